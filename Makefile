@@ -1,0 +1,61 @@
+# Thin wrapper around CMake; see README.md.
+#   make          build (build/)
+#   make check    install what the tests need, then run every test: plain,
+#                 ASan+UBSan (build-asan/), and the threaded ones under TSan
+#                 (build-tsan/)
+#   make bench    install the competitors (libuv, libevent, ...) and run bench/
+#   make demo     run the main job (vmtime demo)
+#   make install  install libraries, headers, vmtime.pc and the vmtime tool
+JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
+CMAKE ?= cmake
+CTEST ?= ctest
+
+.PHONY: all build check check-plain check-asan check-tsan bench demo install deps-check deps-bench clean
+
+all: build
+
+build:
+	$(CMAKE) -S . -B build -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	$(CMAKE) --build build -j $(JOBS)
+
+deps-check:
+	@bash tools/install-deps.sh check
+
+deps-bench:
+	@bash tools/install-deps.sh bench
+
+check: deps-check check-plain check-asan check-tsan
+	@echo "make check: all suites passed"
+
+check-plain: build
+	$(CTEST) --test-dir build --output-on-failure -j $(JOBS)
+
+check-asan:
+	$(CMAKE) -S . -B build-asan -DVMT_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	$(CMAKE) --build build-asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(CTEST) --test-dir build-asan --output-on-failure -j $(JOBS)
+
+# TSan needs a predictable address space on kernels with high mmap entropy,
+# hence setarch -R when it is available.
+check-tsan:
+	$(CMAKE) -S . -B build-tsan -DVMT_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	$(CMAKE) --build build-tsan -j $(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		$$(command -v setarch >/dev/null && echo "setarch $$(uname -m) -R") \
+		$(CTEST) --test-dir build-tsan --output-on-failure -L threaded
+
+bench: deps-bench
+	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+	$(CMAKE) --build build-bench -j $(JOBS)
+	bash bench/run-all.sh build-bench
+
+demo: build
+	./build/vmtime demo
+
+install: build
+	$(CMAKE) --install build
+
+clean:
+	rm -rf build build-asan build-tsan build-bench
