@@ -28,4 +28,21 @@
 #define VMT_END_DECLS
 #endif
 
+/** VMT_ERROR_MSG_MAX - size of the message buffer in struct vmt_error. */
+#define VMT_ERROR_MSG_MAX 256
+
+/**
+ * struct vmt_error - an errno with a human-readable reason.
+ * @code: the negative errno that was returned (0 if none).
+ * @msg: NUL-terminated message naming what was wrong (a unit, a section, a
+ *	byte offset, a field).
+ *
+ * Functions that can explain a failure take an optional `struct vmt_error *`
+ * (NULL is allowed) and fill it when they fail.
+ */
+struct vmt_error {
+	int code;
+	char msg[VMT_ERROR_MSG_MAX];
+};
+
 #endif /* VMTIME_COMMON_H */
