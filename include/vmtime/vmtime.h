@@ -18,5 +18,6 @@
 #include "keeper.h"
 #include "loop.h"
 #include "timer.h"
+#include "ptimer.h"
 
 #endif /* VMTIME_VMTIME_H */
