@@ -18,6 +18,7 @@
 #include "keeper.h"
 #include "loop.h"
 #include "timer.h"
+#include "snapshot.h"
 #include "ptimer.h"
 
 #endif /* VMTIME_VMTIME_H */
