@@ -35,6 +35,7 @@
 #include "clock.h"
 #include "common.h"
 #include "loop.h"
+#include "snapshot.h"
 #include "time.h"
 
 VMT_BEGIN_DECLS
@@ -42,17 +43,15 @@ VMT_BEGIN_DECLS
 /** typedef vmt_ptimer - a countdown timer (opaque). */
 typedef struct vmt_ptimer vmt_ptimer;
 
-/* Field streams of the snapshot module (snapshot.h). */
-typedef struct vmt_fields_writer vmt_fields_writer;
-typedef struct vmt_fields_reader vmt_fields_reader;
-
 /**
  * typedef vmt_ptimer_fn - called when the counter reaches zero (a "trigger").
  * @opaque: as given to vmt_ptimer_new()
  *
- * Runs on the loop's thread, inside a transaction of the timer: it may call
- * the setters directly and must not call vmt_ptimer_transaction_begin() or
- * vmt_ptimer_free() on its own timer.
+ * Runs inside a transaction of the timer: it may call the setters directly
+ * and must not call vmt_ptimer_transaction_begin() or vmt_ptimer_free() on
+ * its own timer.  A counter that reaches zero in time triggers on the loop's
+ * thread; a trigger caused by a change (a count of 0 loaded into a running
+ * timer) runs on the thread committing the change, as in QEMU.
  */
 typedef void (*vmt_ptimer_fn)(void *opaque);
 
@@ -145,15 +144,19 @@ VMT_EXPORT int vmt_ptimer_transaction_begin(vmt_ptimer *pt);
  * vmt_ptimer_transaction_commit() - apply the changes and end the transaction.
  * @pt: the timer
  *
- * Re-programs the timer if a change needs it, then delivers a trigger that
- * was requested inside the transaction (the callback runs inside a new
- * transaction, before this returns).  The transaction ends even when an
- * error is returned.
+ * Re-programs the timer once if a change needs it.  A trigger the changes
+ * cause (a running counter loaded with 0, a start at 0) is delivered here:
+ * the callback runs on this thread, still inside the transaction, before
+ * this returns; if it changes the timer again, the re-programming repeats.
+ * A running timer left with nothing to count (a count and a limit of 0, in a
+ * policy that does not keep it alive) stops silently, as in QEMU.  The
+ * transaction ends even when an error is returned.
  *
  * Context: the thread that began the transaction.
  * Return: 0; -EINVAL for a NULL @pt; -EPERM if this thread is not inside a
- * transaction of @pt; -EDOM if the timer was running with a period of zero
- * (or a delta and limit of zero): it was stopped, as QEMU does.
+ * transaction of @pt; -EDOM if the timer was running and its period is now
+ * zero: it was stopped without a trigger (QEMU prints "Timer with period
+ * zero, disabling").
  */
 VMT_EXPORT int vmt_ptimer_transaction_commit(vmt_ptimer *pt);
 
@@ -250,10 +253,12 @@ VMT_EXPORT uint64_t vmt_ptimer_get_limit(vmt_ptimer *pt);
  * @oneshot: nonzero to stop at zero, zero to reload from the limit
  *
  * On an already running timer only the mode changes; the count goes on.
+ * The counting starts at commit.
  *
  * Context: inside a transaction of @pt.
- * Return: 0, -EINVAL for a NULL @pt, -EPERM outside a transaction.  A zero
- * period is reported by the commit (-EDOM).
+ * Return: 0; -EINVAL for a NULL @pt; -EPERM outside a transaction; -EDOM if
+ * the timer is stopped and its period is zero: it stays stopped, with its
+ * count, and nothing triggers (as in QEMU).
  */
 VMT_EXPORT int vmt_ptimer_run(vmt_ptimer *pt, int oneshot);
 
@@ -286,33 +291,39 @@ VMT_EXPORT int vmt_ptimer_mode(vmt_ptimer *pt);
 VMT_EXPORT vmt_ns vmt_ptimer_next_event(vmt_ptimer *pt);
 
 /**
- * vmt_ptimer_save() - write the timer's state as snapshot fields.
+ * vmt_ptimer_save() - write the timer's state as one group of snapshot fields.
  * @pt: the timer
- * @w: the field writer of the timer's owner (a unit's save callback)
+ * @w: the fields writer of the timer's owner (a unit's save callback)
+ * @id: the field id of the group, chosen by the owner among its own fields
  *
- * Saves mode, policy, limit, delta, period with its fraction, and the last
+ * Saves mode, policy, limit, count, period with its fraction, and the last
  * and next events relative to the current time of the timer's clock, so a
- * restore resumes the count exactly.  The field names start with "ptimer.".
+ * restore resumes the count exactly even if the clock's value changed.
  *
- * Context: any thread, outside a transaction of @pt.
- * Return: 0, -EINVAL for a NULL argument, or the writer's errno.
+ * Context: any thread, outside a transaction of @pt (the saved state must
+ * not include half-applied changes).
+ * Return: 0, -EINVAL for a NULL argument, -EBUSY inside a transaction of
+ * @pt, or the writer's errno.
  */
-VMT_EXPORT int vmt_ptimer_save(vmt_ptimer *pt, vmt_fields_writer *w);
+VMT_EXPORT int vmt_ptimer_save(vmt_ptimer *pt, vmt_fields_writer *w, uint32_t id);
 
 /**
- * vmt_ptimer_restore() - load state written by vmt_ptimer_save().
+ * vmt_ptimer_restore() - load the group written by vmt_ptimer_save().
  * @pt: the timer (its policy must equal the saved one)
- * @r: the field reader
+ * @r: the fields reader the group was saved into
+ * @id: the group's field id
  *
  * A running timer is re-armed relative to the current time of its clock.
- * On error the timer is left stopped.
+ * Nothing triggers during the restore.  On error the timer is unchanged.
  *
  * Context: any thread, outside a transaction of @pt.
  * Return: 0; -EINVAL for a NULL argument or a saved policy other than the
- * timer's; -ENOENT if a field is missing; -EBADMSG if a field has the wrong
- * type or an impossible value; or the reader's errno.
+ * timer's; -EBUSY inside a transaction of @pt; -ENOENT if the group or one
+ * of its fields is missing; -EBADMSG if a field has the wrong type or an
+ * impossible value (unknown mode, period out of range, a running timer with
+ * a zero period).
  */
-VMT_EXPORT int vmt_ptimer_restore(vmt_ptimer *pt, vmt_fields_reader *r);
+VMT_EXPORT int vmt_ptimer_restore(vmt_ptimer *pt, const vmt_fields_reader *r, uint32_t id);
 
 VMT_END_DECLS
 
