@@ -51,6 +51,7 @@ VMT_BEGIN_DECLS
 #define VMT_SNAP_MAX_SECTIONS 65536u	/* sections in one file */
 #define VMT_SNAP_MAX_PAYLOAD (1ull << 30) /* bytes in one section's payload */
 #define VMT_FIELDS_MAX_DEPTH 16u	/* nesting of groups inside a payload */
+#define VMT_SNAP_MAX_FILE (1ull << 36)	/* bytes in one file (64 GiB) */
 
 /**
  * enum vmt_field_type - the type of a tagged field.
@@ -268,8 +269,9 @@ VMT_EXPORT int vmt_fields_writer_error(const vmt_fields_writer *w);
  * Context: any thread.
  * Return: 0, -EINVAL for a NULL @r (or NULL @data with @len > 0), -E2BIG if
  * @len exceeds VMT_SNAP_MAX_PAYLOAD or groups nest deeper than
- * VMT_FIELDS_MAX_DEPTH, -ENODATA if a field runs past the end, -EBADMSG for
- * a malformed field (an integer not 8 bytes long, a string holding a NUL).
+ * VMT_FIELDS_MAX_DEPTH, -EBADMSG for a malformed field (one running past the
+ * end of its payload or group, an integer not 8 bytes long, a string holding
+ * a NUL or missing its terminating NUL).
  */
 VMT_EXPORT int vmt_fields_reader_init(vmt_fields_reader *r, const void *data, size_t len);
 
@@ -340,7 +342,9 @@ VMT_EXPORT int vmt_fields_get_group(const vmt_fields_reader *r, uint32_t id,
  * Fields come in file order, unknown types included.
  *
  * Context: any thread.
- * Return: 1 and a field in @f, 0 at the end, -EINVAL for a NULL argument.
+ * Return: 1 and a field in @f, 0 at the end, -EINVAL for a NULL argument,
+ * -EBADMSG if the cursor does not point at a well-formed field (only possible
+ * for a reader whose private members were changed by hand).
  */
 VMT_EXPORT int vmt_fields_next(vmt_fields_reader *r, struct vmt_field *f);
 
@@ -434,12 +438,17 @@ VMT_EXPORT int vmt_snap_writer_add(vmt_snap_writer *w, const char *unit_name,
  * Seals the writer (no more sections) on first call; may be called again to
  * save the same snapshot elsewhere.  Writes a temporary file next to @path,
  * fsyncs it, renames it over @path and fsyncs the directory.  On any failure
- * the previous file at @path is intact and the temporary file is removed.
+ * the previous file at @path is intact and the temporary file is removed,
+ * except when only the final fsync of the directory fails: the new file is
+ * then in place but may not survive a power loss.  The new file's mode is
+ * 0666 minus the umask.  A process killed during the save can leave a
+ * temporary file "@path.tmp-PID-N" behind, never a damaged @path.
  *
  * Context: the thread using @w; blocks on disk I/O.
- * Return: 0, -EINVAL for a NULL @w or @path or an unclosed group, the
- * negative errno of the failing system call (-ENOENT for a missing
- * directory, -EACCES, -ENOSPC, -EIO, ...), or an earlier sticky error.
+ * Return: 0, -EINVAL for a NULL @w or @path or an unclosed group, -E2BIG if
+ * the file would exceed VMT_SNAP_MAX_FILE, the negative errno of the failing
+ * system call (-ENOENT for a missing directory, -EACCES, -ENOSPC, -EFBIG,
+ * -EIO, -EISDIR, ...), or an earlier sticky error.
  */
 VMT_EXPORT int vmt_snap_writer_save(vmt_snap_writer *w, const char *path, struct vmt_error *err);
 

@@ -1,0 +1,1281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * snapshot.c - the snapshot container and tagged fields; the byte layout is
+ * docs/snapshot-format.md.
+ *
+ * Writing builds the whole file in one growable buffer (section writers append
+ * to it directly, so a unit's bytes are copied once) and hands it to the
+ * kernel with one writev().  Reading loads the file into memory and validates
+ * everything, payload structure included, before returning a reader: after
+ * open, field accesses can only miss or find another type.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <vmtime/snapshot.h>
+
+#include "crc32c.h"
+#include "internal.h"
+
+#define SNAP_MAGIC "\x89VMT\r\n\x1a\n"
+#define SNAP_MAGIC_LEN 8
+#define SNAP_HEADER_LEN 32u
+#define SNAP_HEADER_MAX 4096u
+#define SECT_HEADER_LEN 24u
+#define SECT_TAG "SECT"
+#define TRAILER_LEN 24u
+#define TRAILER_TAG "VEND"
+#define FIELD_HEADER_LEN 12u
+
+/* ---- little-endian access ------------------------------------------------ */
+
+static inline uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static inline void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* ---- growable buffer ------------------------------------------------------ */
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static int buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need, cap;
+	uint8_t *p;
+
+	if (extra > SIZE_MAX - b->len)
+		return -ENOMEM;
+	need = b->len + extra;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return -ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* ---- fields writer --------------------------------------------------------- */
+
+struct vmt_fields_writer {
+	struct buf own;		/* storage of a standalone writer */
+	struct buf *buf;	/* own, or the snapshot writer's buffer */
+	size_t base;		/* offset of the payload's first byte in *buf */
+	size_t group[VMT_FIELDS_MAX_DEPTH]; /* header offsets of the open groups */
+	unsigned depth;
+	int err;		/* sticky: first failure */
+	bool owned;		/* belongs to a vmt_snap_writer */
+	bool closed;		/* owned and its section has ended */
+};
+
+static int fw_check(vmt_fields_writer *w)
+{
+	if (!w)
+		return -EINVAL;
+	if (w->closed)
+		return -EBUSY;
+	return w->err;
+}
+
+/* Appends a field header and reserves room for @n value bytes. */
+static int fw_field(vmt_fields_writer *w, uint32_t id, uint8_t type, size_t n, uint8_t **val)
+{
+	size_t used = w->buf->len - w->base;
+	uint8_t *h;
+	int r;
+
+	if (n > VMT_SNAP_MAX_PAYLOAD || used + FIELD_HEADER_LEN + n > VMT_SNAP_MAX_PAYLOAD)
+		return w->err = -E2BIG;
+	r = buf_reserve(w->buf, FIELD_HEADER_LEN + n);
+	if (r < 0)
+		return w->err = r;
+	h = w->buf->p + w->buf->len;
+	put32(h, id);
+	h[4] = type;
+	h[5] = h[6] = h[7] = 0;
+	put32(h + 8, (uint32_t)n);
+	w->buf->len += FIELD_HEADER_LEN + n;
+	*val = h + FIELD_HEADER_LEN;
+	return 0;
+}
+
+int vmt_fields_writer_new(vmt_fields_writer **ret)
+{
+	vmt_fields_writer *w;
+
+	if (!ret)
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->buf = &w->own;
+	*ret = w;
+	return 0;
+}
+
+vmt_fields_writer *vmt_fields_writer_free(vmt_fields_writer *w)
+{
+	if (w && !w->owned) {
+		free(w->own.p);
+		free(w);
+	}
+	return NULL;
+}
+
+int vmt_fields_writer_reset(vmt_fields_writer *w)
+{
+	if (!w || w->owned)
+		return -EINVAL;
+	w->own.len = 0;
+	w->depth = 0;
+	w->err = 0;
+	return 0;
+}
+
+int vmt_fields_put_u64(vmt_fields_writer *w, uint32_t id, uint64_t v)
+{
+	uint8_t *p;
+	int r = fw_check(w);
+
+	if (r < 0)
+		return r;
+	r = fw_field(w, id, VMT_FIELD_U64, 8, &p);
+	if (r < 0)
+		return r;
+	put64(p, v);
+	return 0;
+}
+
+int vmt_fields_put_i64(vmt_fields_writer *w, uint32_t id, int64_t v)
+{
+	uint8_t *p;
+	int r = fw_check(w);
+
+	if (r < 0)
+		return r;
+	r = fw_field(w, id, VMT_FIELD_I64, 8, &p);
+	if (r < 0)
+		return r;
+	put64(p, (uint64_t)v);
+	return 0;
+}
+
+int vmt_fields_put_bytes(vmt_fields_writer *w, uint32_t id, const void *data, size_t n)
+{
+	uint8_t *p;
+	int r = fw_check(w);
+
+	if (r < 0)
+		return r;
+	if (!data && n)
+		return -EINVAL;
+	r = fw_field(w, id, VMT_FIELD_BYTES, n, &p);
+	if (r < 0)
+		return r;
+	if (n)
+		memcpy(p, data, n);
+	return 0;
+}
+
+int vmt_fields_put_str(vmt_fields_writer *w, uint32_t id, const char *s)
+{
+	uint8_t *p;
+	size_t n;
+	int r = fw_check(w);
+
+	if (r < 0)
+		return r;
+	if (!s)
+		return -EINVAL;
+	/* The NUL is stored so a reader can hand out a pointer into the file. */
+	n = strlen(s) + 1;
+	r = fw_field(w, id, VMT_FIELD_STR, n, &p);
+	if (r < 0)
+		return r;
+	memcpy(p, s, n);
+	return 0;
+}
+
+int vmt_fields_begin_group(vmt_fields_writer *w, uint32_t id)
+{
+	uint8_t *p;
+	int r = fw_check(w);
+
+	if (r < 0)
+		return r;
+	if (w->depth >= VMT_FIELDS_MAX_DEPTH)
+		return w->err = -E2BIG;
+	r = fw_field(w, id, VMT_FIELD_GROUP, 0, &p);
+	if (r < 0)
+		return r;
+	w->group[w->depth++] = w->buf->len - FIELD_HEADER_LEN;
+	return 0;
+}
+
+int vmt_fields_end_group(vmt_fields_writer *w)
+{
+	size_t h;
+	int r = fw_check(w);
+
+	if (r < 0)
+		return r;
+	if (!w->depth)
+		return -EINVAL;
+	h = w->group[--w->depth];
+	/* Fits: the payload limit is below 4 GiB. */
+	put32(w->buf->p + h + 8, (uint32_t)(w->buf->len - h - FIELD_HEADER_LEN));
+	return 0;
+}
+
+size_t vmt_fields_writer_size(const vmt_fields_writer *w)
+{
+	if (!w || w->closed)
+		return 0;
+	return w->buf->len - w->base;
+}
+
+int vmt_fields_writer_error(const vmt_fields_writer *w)
+{
+	if (!w)
+		return -EINVAL;
+	return w->err;
+}
+
+/* ---- fields reader ------------------------------------------------------- */
+
+/*
+ * Decodes the field header at @pos of [@p, @len).  Only the framing is
+ * checked here; type-specific rules are checked once by fields_validate().
+ */
+static int field_at(const uint8_t *p, size_t len, size_t pos, struct vmt_field *f, size_t *next)
+{
+	uint32_t n;
+
+	if (pos > len || len - pos < FIELD_HEADER_LEN)
+		return -EBADMSG;
+	n = get32(p + pos + 8);
+	if (n > len - pos - FIELD_HEADER_LEN)
+		return -EBADMSG;
+	memset(f, 0, sizeof(*f));
+	f->id = get32(p + pos);
+	f->type = p[pos + 4];
+	f->data = p + pos + FIELD_HEADER_LEN;
+	f->len = n;
+	f->offset = pos;
+	*next = pos + FIELD_HEADER_LEN + n;
+	return 0;
+}
+
+/*
+ * Checks every field of a payload or group, recursing into groups; depth is
+ * bounded by VMT_FIELDS_MAX_DEPTH so the recursion is too.  @base is the
+ * offset of @p within the payload, for the message.
+ */
+static int fields_validate(const uint8_t *p, size_t len, unsigned depth, size_t base,
+			   size_t *bad, const char **why)
+{
+	size_t pos = 0, next;
+	struct vmt_field f;
+	int r;
+
+	while (pos < len) {
+		if (field_at(p, len, pos, &f, &next) < 0) {
+			*bad = base + pos;
+			*why = len - pos < FIELD_HEADER_LEN ? "field header runs past its container"
+							     : "field value runs past its container";
+			return -EBADMSG;
+		}
+		switch (f.type) {
+		case VMT_FIELD_U64:
+		case VMT_FIELD_I64:
+			if (f.len != 8) {
+				*bad = base + pos;
+				*why = "integer field is not 8 bytes long";
+				return -EBADMSG;
+			}
+			break;
+		case VMT_FIELD_STR:
+			if (!f.len || memchr(f.data, 0, f.len) != (const uint8_t *)f.data + f.len - 1) {
+				*bad = base + pos;
+				*why = "string field is not a single NUL-terminated string";
+				return -EBADMSG;
+			}
+			break;
+		case VMT_FIELD_GROUP:
+			if (depth + 1 > VMT_FIELDS_MAX_DEPTH) {
+				*bad = base + pos;
+				*why = "groups nest deeper than the limit";
+				return -E2BIG;
+			}
+			r = fields_validate(f.data, f.len, depth + 1, base + pos + FIELD_HEADER_LEN,
+					    bad, why);
+			if (r < 0)
+				return r;
+			break;
+		default:
+			/* Unknown types are a newer writer's; their length lets us skip them. */
+			break;
+		}
+		pos = next;
+	}
+	return 0;
+}
+
+int vmt_fields_reader_init(vmt_fields_reader *r, const void *data, size_t len)
+{
+	const char *why;
+	size_t bad;
+	int ret;
+
+	if (!r || (!data && len))
+		return -EINVAL;
+	if (len > VMT_SNAP_MAX_PAYLOAD)
+		return -E2BIG;
+	ret = fields_validate(data, len, 0, 0, &bad, &why);
+	if (ret < 0)
+		return ret;
+	r->priv_data = data;
+	r->priv_len = len;
+	r->priv_pos = 0;
+	r->priv_depth = 0;
+	return 0;
+}
+
+int vmt_fields_next(vmt_fields_reader *r, struct vmt_field *f)
+{
+	size_t next;
+	int ret;
+
+	if (!r || !f)
+		return -EINVAL;
+	if (r->priv_pos >= r->priv_len)
+		return 0;
+	ret = field_at(r->priv_data, r->priv_len, r->priv_pos, f, &next);
+	if (ret < 0)
+		return ret;
+	switch (f->type) {
+	case VMT_FIELD_U64:
+	case VMT_FIELD_I64:
+		if (f->len != 8)
+			return -EBADMSG;
+		f->u64 = get64(f->data);
+		f->i64 = (int64_t)f->u64;
+		break;
+	case VMT_FIELD_STR:
+		if (!f->len)
+			return -EBADMSG;
+		f->len--;
+		break;
+	case VMT_FIELD_GROUP:
+		f->group.priv_data = f->data;
+		f->group.priv_len = f->len;
+		f->group.priv_pos = 0;
+		f->group.priv_depth = r->priv_depth + 1;
+		break;
+	}
+	r->priv_pos = next;
+	return 1;
+}
+
+int vmt_fields_rewind(vmt_fields_reader *r)
+{
+	if (!r)
+		return -EINVAL;
+	r->priv_pos = 0;
+	return 0;
+}
+
+/* The first field @id, checked to be of @type. */
+static int fields_find(const vmt_fields_reader *r, uint32_t id, uint32_t type, struct vmt_field *f)
+{
+	vmt_fields_reader c;
+	int ret;
+
+	if (!r)
+		return -EINVAL;
+	c = *r;
+	c.priv_pos = 0;
+	while ((ret = vmt_fields_next(&c, f)) > 0)
+		if (f->id == id)
+			return f->type == type ? 0 : -EBADMSG;
+	return ret < 0 ? ret : -ENOENT;
+}
+
+int vmt_fields_get_u64(const vmt_fields_reader *r, uint32_t id, uint64_t *v)
+{
+	struct vmt_field f;
+	int ret;
+
+	if (!v)
+		return -EINVAL;
+	ret = fields_find(r, id, VMT_FIELD_U64, &f);
+	if (ret < 0)
+		return ret;
+	*v = f.u64;
+	return 0;
+}
+
+int vmt_fields_get_i64(const vmt_fields_reader *r, uint32_t id, int64_t *v)
+{
+	struct vmt_field f;
+	int ret;
+
+	if (!v)
+		return -EINVAL;
+	ret = fields_find(r, id, VMT_FIELD_I64, &f);
+	if (ret < 0)
+		return ret;
+	*v = f.i64;
+	return 0;
+}
+
+int vmt_fields_get_bytes(const vmt_fields_reader *r, uint32_t id, const void **p, size_t *n)
+{
+	struct vmt_field f;
+	int ret;
+
+	if (!p || !n)
+		return -EINVAL;
+	ret = fields_find(r, id, VMT_FIELD_BYTES, &f);
+	if (ret < 0)
+		return ret;
+	*p = f.data;
+	*n = f.len;
+	return 0;
+}
+
+int vmt_fields_get_str(const vmt_fields_reader *r, uint32_t id, const char **s)
+{
+	struct vmt_field f;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ret = fields_find(r, id, VMT_FIELD_STR, &f);
+	if (ret < 0)
+		return ret;
+	*s = f.data;
+	return 0;
+}
+
+int vmt_fields_get_group(const vmt_fields_reader *r, uint32_t id, vmt_fields_reader *sub)
+{
+	struct vmt_field f;
+	int ret;
+
+	if (!sub)
+		return -EINVAL;
+	ret = fields_find(r, id, VMT_FIELD_GROUP, &f);
+	if (ret < 0)
+		return ret;
+	*sub = f.group;
+	return 0;
+}
+
+/* ---- snapshot writer ------------------------------------------------------ */
+
+struct vmt_snap_writer {
+	struct buf buf;		/* header, then the sections */
+	vmt_fields_writer fw;	/* writer of the open section */
+	bool in_section;
+	size_t sect;		/* offset of the open section's header */
+	size_t name_len;
+	uint32_t nsections;
+	uint32_t *crcs;		/* section CRCs, for the whole-file check */
+	size_t crcs_cap;
+	int err;		/* sticky */
+	bool sealed;
+	uint8_t trailer[TRAILER_LEN];
+};
+
+static atomic_uint tmp_counter;
+
+int vmt_snap_writer_new(vmt_snap_writer **ret)
+{
+	vmt_snap_writer *w;
+
+	if (!ret)
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	if (buf_reserve(&w->buf, SNAP_HEADER_LEN) < 0) {
+		free(w);
+		return -ENOMEM;
+	}
+	/* The header is filled in when the snapshot is sealed. */
+	memset(w->buf.p, 0, SNAP_HEADER_LEN);
+	w->buf.len = SNAP_HEADER_LEN;
+	w->fw.buf = &w->buf;
+	w->fw.owned = true;
+	w->fw.closed = true;
+	*ret = w;
+	return 0;
+}
+
+vmt_snap_writer *vmt_snap_writer_free(vmt_snap_writer *w)
+{
+	if (w) {
+		free(w->buf.p);
+		free(w->crcs);
+		free(w);
+	}
+	return NULL;
+}
+
+static int sw_error(const vmt_snap_writer *w)
+{
+	return w->err ? w->err : w->fw.err;
+}
+
+/* Closes the open section: length, header CRC, section CRC. */
+static int sw_end_section(vmt_snap_writer *w)
+{
+	uint8_t *h;
+	uint64_t plen;
+	uint32_t crc;
+	int r;
+
+	if (!w->in_section)
+		return 0;
+	w->in_section = false;
+	w->fw.closed = true;
+	if (w->fw.err)
+		return w->fw.err;
+	if (w->fw.depth) {
+		w->err = -EINVAL;
+		return w->err;
+	}
+	if (w->nsections >= w->crcs_cap) {
+		size_t cap = w->crcs_cap ? w->crcs_cap * 2 : 64;
+		uint32_t *c = realloc(w->crcs, cap * sizeof(*c));
+
+		if (!c)
+			return w->err = -ENOMEM;
+		w->crcs = c;
+		w->crcs_cap = cap;
+	}
+	r = buf_reserve(&w->buf, 4);
+	if (r < 0)
+		return w->err = r;
+	h = w->buf.p + w->sect;
+	plen = w->buf.len - w->fw.base;
+	put64(h + 8, plen);
+	put32(h + 20, vmti_crc32c(0, h, 20));
+	crc = vmti_crc32c(0, h, w->buf.len - w->sect);
+	put32(w->buf.p + w->buf.len, crc);
+	w->buf.len += 4;
+	w->crcs[w->nsections++] = crc;
+	return 0;
+}
+
+static int check_name(const char *name, size_t *len)
+{
+	size_t n;
+
+	if (!name)
+		return -EINVAL;
+	n = strnlen(name, VMT_SNAP_NAME_MAX + 1);
+	if (!n)
+		return -EINVAL;
+	if (n > VMT_SNAP_NAME_MAX)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return -EINVAL;
+	*len = n;
+	return 0;
+}
+
+static int sw_begin_section(vmt_snap_writer *w, const char *name, uint32_t version)
+{
+	size_t n;
+	uint8_t *h;
+	int r;
+
+	if (!w)
+		return -EINVAL;
+	if (w->sealed)
+		return -EBUSY;
+	r = check_name(name, &n);
+	if (r < 0)
+		return r;
+	r = sw_end_section(w);
+	if (r < 0)
+		return r;
+	r = sw_error(w);
+	if (r < 0)
+		return r;
+	if (w->nsections >= VMT_SNAP_MAX_SECTIONS)
+		return -E2BIG;
+	r = buf_reserve(&w->buf, SECT_HEADER_LEN + n);
+	if (r < 0)
+		return r;
+	w->sect = w->buf.len;
+	h = w->buf.p + w->sect;
+	memcpy(h, SECT_TAG, 4);
+	put32(h + 4, version);
+	put64(h + 8, 0);
+	put16(h + 16, (uint16_t)n);
+	put16(h + 18, 0);
+	put32(h + 20, 0);
+	memcpy(h + SECT_HEADER_LEN, name, n);
+	w->buf.len += SECT_HEADER_LEN + n;
+	w->name_len = n;
+	w->in_section = true;
+	w->fw.base = w->buf.len;
+	w->fw.depth = 0;
+	w->fw.err = 0;
+	w->fw.closed = false;
+	return 0;
+}
+
+int vmt_snap_writer_section(vmt_snap_writer *w, const char *unit_name, uint32_t payload_version,
+			    vmt_fields_writer **fw)
+{
+	int r;
+
+	if (!fw)
+		return -EINVAL;
+	r = sw_begin_section(w, unit_name, payload_version);
+	if (r < 0)
+		return r;
+	*fw = &w->fw;
+	return 0;
+}
+
+int vmt_snap_writer_discard_section(vmt_snap_writer *w)
+{
+	if (!w)
+		return -EINVAL;
+	if (w->sealed)
+		return -EBUSY;
+	if (!w->in_section)
+		return -ENOENT;
+	w->buf.len = w->sect;
+	w->in_section = false;
+	w->fw.closed = true;
+	w->fw.err = 0;
+	w->fw.depth = 0;
+	return 0;
+}
+
+int vmt_snap_writer_add(vmt_snap_writer *w, const char *unit_name, uint32_t payload_version,
+			const vmt_fields_writer *fw)
+{
+	size_t n;
+	int r;
+
+	if (!w || !fw || fw->owned || fw->depth)
+		return -EINVAL;
+	if (fw->err)
+		return fw->err;
+	r = sw_begin_section(w, unit_name, payload_version);
+	if (r < 0)
+		return r;
+	n = fw->own.len;
+	r = buf_reserve(&w->buf, n);
+	if (r < 0) {
+		vmt_snap_writer_discard_section(w);
+		return r;
+	}
+	if (n)
+		memcpy(w->buf.p + w->buf.len, fw->own.p, n);
+	w->buf.len += n;
+	return sw_end_section(w);
+}
+
+/* Ends the last section and fills in the header and trailer, once. */
+static int sw_seal(vmt_snap_writer *w, struct vmt_error *err)
+{
+	uint8_t *h, *t = w->trailer;
+	uint32_t chk, hcrc;
+	uint64_t total;
+	int r;
+
+	if (w->sealed)
+		return 0;
+	r = sw_end_section(w);
+	if (r == 0)
+		r = sw_error(w);
+	if (r == -EINVAL)
+		return vmti_error(err, r, "section %u: a group is still open", w->nsections);
+	if (r < 0)
+		return vmti_error(err, r, "section %u: the unit's fields writer failed",
+				  w->nsections);
+	total = (uint64_t)w->buf.len + TRAILER_LEN;
+	if (total > VMT_SNAP_MAX_FILE)
+		return vmti_error(err, -E2BIG, "snapshot of %llu bytes is over the limit",
+				  (unsigned long long)total);
+	h = w->buf.p;
+	memcpy(h, SNAP_MAGIC, SNAP_MAGIC_LEN);
+	put16(h + 8, VMT_SNAP_FORMAT_MAJOR);
+	put16(h + 10, VMT_SNAP_FORMAT_MINOR);
+	put32(h + 12, SNAP_HEADER_LEN);
+	put32(h + 16, w->nsections);
+	put32(h + 20, 0);
+	put32(h + 24, 0);
+	hcrc = vmti_crc32c(0, h, SNAP_HEADER_LEN - 4);
+	put32(h + 28, hcrc);
+
+	memcpy(t, TRAILER_TAG, 4);
+	put32(t + 4, w->nsections);
+	put64(t + 8, total);
+	put32(t + 16, 0);
+	chk = vmti_crc32c(0, h + 28, 4);
+	for (uint32_t i = 0; i < w->nsections; i++) {
+		uint8_t c[4];
+
+		put32(c, w->crcs[i]);
+		chk = vmti_crc32c(chk, c, 4);
+	}
+	chk = vmti_crc32c(chk, t, 20);
+	put32(t + 20, chk);
+	w->sealed = true;
+	return 0;
+}
+
+int vmt_snap_writer_save_buffer(vmt_snap_writer *w, void **buf, size_t *len, struct vmt_error *err)
+{
+	uint8_t *p;
+	int r;
+
+	if (!w || !buf || !len)
+		return vmti_error(err, -EINVAL, "invalid argument");
+	r = sw_seal(w, err);
+	if (r < 0)
+		return r;
+	p = malloc(w->buf.len + TRAILER_LEN);
+	if (!p)
+		return vmti_error(err, -ENOMEM, "out of memory for %zu bytes",
+				  w->buf.len + TRAILER_LEN);
+	memcpy(p, w->buf.p, w->buf.len);
+	memcpy(p + w->buf.len, w->trailer, TRAILER_LEN);
+	*buf = p;
+	*len = w->buf.len + TRAILER_LEN;
+	return 0;
+}
+
+static int write_all(int fd, vmt_snap_writer *w)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = w->buf.p, .iov_len = w->buf.len },
+		{ .iov_base = w->trailer, .iov_len = TRAILER_LEN },
+	};
+	struct iovec *v = iov;
+	int cnt = 2;
+
+	while (cnt) {
+		ssize_t n = writev(fd, v, cnt);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		/* A short write: skip what went out and go on with the rest. */
+		while (cnt && (size_t)n >= v->iov_len) {
+			n -= (ssize_t)v->iov_len;
+			v++;
+			cnt--;
+		}
+		if (cnt) {
+			v->iov_base = (uint8_t *)v->iov_base + n;
+			v->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, r = 0;
+
+	if (!slash)
+		dir = strdup(".");
+	else if (slash == path)
+		dir = strdup("/");
+	else
+		dir = strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return -ENOMEM;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int vmt_snap_writer_save(vmt_snap_writer *w, const char *path, struct vmt_error *err)
+{
+	char *tmp = NULL;
+	int fd = -1, r;
+
+	if (!w || !path || !*path)
+		return vmti_error(err, -EINVAL, "invalid argument");
+	r = sw_seal(w, err);
+	if (r < 0)
+		return r;
+	/*
+	 * The temporary file lives in the target's directory so rename() is
+	 * atomic (same file system); pid + counter keep concurrent savers apart,
+	 * O_EXCL catches a stale file of a dead process with a recycled pid.
+	 */
+	for (int tries = 0; fd < 0 && tries < 100; tries++) {
+		free(tmp);
+		if (asprintf(&tmp, "%s.tmp-%ld-%u", path, (long)getpid(),
+			     atomic_fetch_add(&tmp_counter, 1)) < 0) {
+			tmp = NULL;
+			return vmti_error(err, -ENOMEM, "out of memory");
+		}
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd < 0 && errno != EEXIST) {
+			r = -errno;
+			vmti_error(err, r, "creating %s: %s", tmp, strerror(-r));
+			free(tmp);
+			return r;
+		}
+	}
+	if (fd < 0) {
+		r = vmti_error(err, -EEXIST, "no free temporary name for %s", path);
+		free(tmp);
+		return r;
+	}
+	r = write_all(fd, w);
+	if (r < 0) {
+		vmti_error(err, r, "writing %s: %s", tmp, strerror(-r));
+		goto fail;
+	}
+	if (fsync(fd) < 0) {
+		r = vmti_error(err, -errno, "fsync of %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = vmti_error(err, -errno, "closing %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		r = vmti_error(err, -errno, "renaming %s to %s: %s", tmp, path, strerror(errno));
+		goto fail;
+	}
+	free(tmp);
+	/* Without this the rename itself may not survive a power loss. */
+	r = fsync_dir_of(path);
+	if (r < 0)
+		return vmti_error(err, r, "fsync of the directory of %s: %s", path, strerror(-r));
+	return 0;
+
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	return r;
+}
+
+/* ---- snapshot reader ------------------------------------------------------ */
+
+struct sect {
+	uint64_t off;		/* section header offset */
+	uint64_t payload;	/* payload offset */
+	uint64_t len;		/* payload length */
+	uint32_t version;
+	size_t name;		/* offset in names */
+};
+
+struct vmt_snap_reader {
+	uint8_t *owned;		/* the file's bytes when read from disk */
+	const uint8_t *data;
+	size_t len;
+	unsigned major, minor;
+	struct sect *s;
+	size_t n, cap;
+	char *names;
+	size_t names_len, names_cap;
+};
+
+static int rd_add(vmt_snap_reader *r, const struct sect *s, const uint8_t *name, size_t nl)
+{
+	if (r->n == r->cap) {
+		/* Grown as sections are found, never from the header's count. */
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct sect *p = realloc(r->s, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		r->s = p;
+		r->cap = cap;
+	}
+	if (r->names_cap - r->names_len < nl + 1) {
+		size_t cap = r->names_cap ? r->names_cap * 2 : 256;
+		char *p;
+
+		while (cap - r->names_len < nl + 1)
+			cap *= 2;
+		p = realloc(r->names, cap);
+		if (!p)
+			return -ENOMEM;
+		r->names = p;
+		r->names_cap = cap;
+	}
+	r->s[r->n] = *s;
+	r->s[r->n].name = r->names_len;
+	memcpy(r->names + r->names_len, name, nl);
+	r->names[r->names_len + nl] = 0;
+	r->names_len += nl + 1;
+	r->n++;
+	return 0;
+}
+
+/* Formats " (name)" for messages once a section's name has been read. */
+static const char *name_for_msg(const uint8_t *name, size_t nl, char *out, size_t outsz)
+{
+	size_t i, o = 0;
+
+	if (outsz < 8)
+		return "";
+	out[o++] = ' ';
+	out[o++] = '(';
+	for (i = 0; i < nl && o + 3 < outsz; i++)
+		out[o++] = (name[i] >= 0x20 && name[i] < 0x7f) ? (char)name[i] : '?';
+	out[o++] = ')';
+	out[o] = 0;
+	return out;
+}
+
+static int parse(vmt_snap_reader *r, struct vmt_error *err)
+{
+	const uint8_t *d = r->data;
+	size_t len = r->len, pos, hlen;
+	uint32_t count, chk;
+	uint8_t c4[4];
+	char nm[80];
+
+	if (len < SNAP_MAGIC_LEN) {
+		if (!memcmp(d, SNAP_MAGIC, len))
+			return vmti_error(err, -ENODATA, "file truncated at byte %zu, inside the magic",
+					  len);
+		return vmti_error(err, -EBADMSG, "offset 0: not a vmtime snapshot (bad magic)");
+	}
+	if (memcmp(d, SNAP_MAGIC, SNAP_MAGIC_LEN)) {
+		if (d[0] == 0x89 && !memcmp(d + 1, "VMT\n", 4))
+			return vmti_error(err, -EBADMSG,
+					  "offset 4: bad magic: CR LF became LF (text-mode transfer?)");
+		return vmti_error(err, -EBADMSG, "offset 0: not a vmtime snapshot (bad magic)");
+	}
+	if (len < 12)
+		return vmti_error(err, -ENODATA, "file truncated at byte %zu, inside the header", len);
+	/* The version is checked before anything else: another major may change all the rest. */
+	r->major = get16(d + 8);
+	r->minor = get16(d + 10);
+	if (r->major != VMT_SNAP_FORMAT_MAJOR)
+		return vmti_error(err, -EPROTONOSUPPORT,
+				  "offset 8: format version %u.%u, this reader knows %u.x", r->major,
+				  r->minor, VMT_SNAP_FORMAT_MAJOR);
+	if (len < 16)
+		return vmti_error(err, -ENODATA, "file truncated at byte %zu, inside the header", len);
+	hlen = get32(d + 12);
+	if (hlen < SNAP_HEADER_LEN)
+		return vmti_error(err, -EBADMSG, "offset 12: header length %zu is below %u", hlen,
+				  SNAP_HEADER_LEN);
+	if (hlen > SNAP_HEADER_MAX)
+		return vmti_error(err, -E2BIG, "offset 12: header length %zu is over the limit %u",
+				  hlen, SNAP_HEADER_MAX);
+	if (len < hlen)
+		return vmti_error(err, -ENODATA, "file truncated at byte %zu, inside the header", len);
+	if (vmti_crc32c(0, d, hlen - 4) != get32(d + hlen - 4))
+		return vmti_error(err, -EBADMSG, "offset %zu: header CRC mismatch", hlen - 4);
+	count = get32(d + 16);
+	if (count > VMT_SNAP_MAX_SECTIONS)
+		return vmti_error(err, -E2BIG, "offset 16: %u sections, over the limit %u", count,
+				  VMT_SNAP_MAX_SECTIONS);
+	chk = vmti_crc32c(0, d + hlen - 4, 4);
+	pos = hlen;
+
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *h = d + pos;
+		struct sect s = { .off = pos };
+		size_t nl, bad, rest = len - pos;
+		uint64_t plen;
+		const char *why;
+		uint32_t crc;
+		int ret;
+
+		if (rest < SECT_HEADER_LEN)
+			return vmti_error(err, -ENODATA,
+					  "section %u at offset %zu: file truncated inside the section header",
+					  i, pos);
+		if (memcmp(h, SECT_TAG, 4))
+			return vmti_error(err, -EBADMSG, "section %u at offset %zu: bad section tag", i,
+					  pos);
+		if (vmti_crc32c(0, h, 20) != get32(h + 20))
+			return vmti_error(err, -EBADMSG,
+					  "section %u at offset %zu: section header CRC mismatch", i,
+					  pos);
+		s.version = get32(h + 4);
+		plen = get64(h + 8);
+		nl = get16(h + 16);
+		if (!nl)
+			return vmti_error(err, -EBADMSG, "section %u at offset %zu: empty unit name", i,
+					  pos + 16);
+		if (nl > VMT_SNAP_NAME_MAX)
+			return vmti_error(err, -E2BIG,
+					  "section %u at offset %zu: name of %zu bytes, over the limit %u",
+					  i, pos + 16, nl, VMT_SNAP_NAME_MAX);
+		if (plen > VMT_SNAP_MAX_PAYLOAD)
+			return vmti_error(err, -E2BIG,
+					  "section %u at offset %zu: payload of %llu bytes, over the limit %llu",
+					  i, pos + 8, (unsigned long long)plen,
+					  (unsigned long long)VMT_SNAP_MAX_PAYLOAD);
+		if (rest - SECT_HEADER_LEN < nl)
+			return vmti_error(err, -ENODATA,
+					  "section %u at offset %zu: file truncated inside the unit name",
+					  i, pos + SECT_HEADER_LEN);
+		name_for_msg(h + SECT_HEADER_LEN, nl, nm, sizeof(nm));
+		if (rest - SECT_HEADER_LEN - nl < plen + 4)
+			return vmti_error(err, -ENODATA,
+					  "section %u%s at offset %zu: file truncated inside the payload (%llu bytes announced, %zu left)",
+					  i, nm, pos, (unsigned long long)plen,
+					  rest - SECT_HEADER_LEN - nl);
+		crc = vmti_crc32c(0, h, SECT_HEADER_LEN + nl + plen);
+		if (crc != get32(h + SECT_HEADER_LEN + nl + plen))
+			return vmti_error(err, -EBADMSG, "section %u%s at offset %zu: CRC mismatch", i,
+					  nm, pos + SECT_HEADER_LEN + nl + (size_t)plen);
+		for (size_t k = 0; k < nl; k++)
+			if (h[SECT_HEADER_LEN + k] < 0x20 || h[SECT_HEADER_LEN + k] == 0x7f)
+				return vmti_error(err, -EBADMSG,
+						  "section %u at offset %zu: control character in the unit name",
+						  i, pos + SECT_HEADER_LEN + k);
+		s.payload = pos + SECT_HEADER_LEN + nl;
+		s.len = plen;
+		ret = fields_validate(d + s.payload, plen, 0, 0, &bad, &why);
+		if (ret < 0)
+			return vmti_error(err, ret, "section %u%s: offset %llu: %s", i, nm,
+					  (unsigned long long)(s.payload + bad), why);
+		ret = rd_add(r, &s, h + SECT_HEADER_LEN, nl);
+		if (ret < 0)
+			return vmti_error(err, ret, "out of memory");
+		put32(c4, crc);
+		chk = vmti_crc32c(chk, c4, 4);
+		pos += SECT_HEADER_LEN + nl + plen + 4;
+	}
+
+	if (len - pos < TRAILER_LEN)
+		return vmti_error(err, -ENODATA, "offset %zu: file truncated inside the trailer", pos);
+	if (memcmp(d + pos, TRAILER_TAG, 4))
+		return vmti_error(err, -EBADMSG,
+				  "offset %zu: no trailer after the %u sections the header announces",
+				  pos, count);
+	if (get32(d + pos + 4) != count)
+		return vmti_error(err, -EBADMSG,
+				  "offset %zu: trailer counts %u sections, the header %u", pos + 4,
+				  get32(d + pos + 4), count);
+	if (get64(d + pos + 8) != pos + TRAILER_LEN)
+		return vmti_error(err, -EBADMSG, "offset %zu: trailer gives a file size of %llu, it ends at %zu",
+				  pos + 8, (unsigned long long)get64(d + pos + 8),
+				  pos + TRAILER_LEN);
+	chk = vmti_crc32c(chk, d + pos, 20);
+	if (chk != get32(d + pos + 20))
+		return vmti_error(err, -EBADMSG, "offset %zu: whole-file check mismatch", pos + 20);
+	if (len - pos > TRAILER_LEN)
+		return vmti_error(err, -EBADMSG, "offset %zu: %zu bytes after the trailer",
+				  pos + TRAILER_LEN, len - pos - TRAILER_LEN);
+	return 0;
+}
+
+static int reader_new(const uint8_t *data, size_t len, uint8_t *owned, vmt_snap_reader **ret,
+		      struct vmt_error *err)
+{
+	vmt_snap_reader *r = calloc(1, sizeof(*r));
+	int e;
+
+	if (!r) {
+		free(owned);
+		return vmti_error(err, -ENOMEM, "out of memory");
+	}
+	r->data = data;
+	r->len = len;
+	r->owned = owned;
+	e = parse(r, err);
+	if (e < 0) {
+		vmt_snap_reader_free(r);
+		return e;
+	}
+	*ret = r;
+	return 0;
+}
+
+int vmt_snap_reader_from_buffer(const void *buf, size_t len, vmt_snap_reader **ret,
+				struct vmt_error *err)
+{
+	if (!buf || !ret)
+		return vmti_error(err, -EINVAL, "invalid argument");
+	return reader_new(buf, len, NULL, ret, err);
+}
+
+int vmt_snap_reader_open(const char *path, vmt_snap_reader **ret, struct vmt_error *err)
+{
+	struct stat st;
+	uint8_t *p;
+	size_t len, got = 0;
+	int fd, e;
+
+	if (!path || !ret)
+		return vmti_error(err, -EINVAL, "invalid argument");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vmti_error(err, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		e = -errno;
+		close(fd);
+		return vmti_error(err, e, "%s: %s", path, strerror(-e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return vmti_error(err, -EINVAL, "%s: not a regular file", path);
+	}
+	if ((uint64_t)st.st_size > VMT_SNAP_MAX_FILE) {
+		close(fd);
+		return vmti_error(err, -E2BIG, "%s: %lld bytes, over the limit", path,
+				  (long long)st.st_size);
+	}
+	len = (size_t)st.st_size;
+	/* One byte more than needed, so a non-empty buffer exists for an empty file. */
+	p = malloc(len + 1);
+	if (!p) {
+		close(fd);
+		return vmti_error(err, -ENOMEM, "%s: out of memory for %zu bytes", path, len);
+	}
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = -errno;
+			free(p);
+			close(fd);
+			return vmti_error(err, e, "%s: read: %s", path, strerror(-e));
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	return reader_new(p, got, p, ret, err);
+}
+
+vmt_snap_reader *vmt_snap_reader_free(vmt_snap_reader *r)
+{
+	if (r) {
+		free(r->owned);
+		free(r->s);
+		free(r->names);
+		free(r);
+	}
+	return NULL;
+}
+
+size_t vmt_snap_reader_count(const vmt_snap_reader *r)
+{
+	return r ? r->n : 0;
+}
+
+static void fill_section(const vmt_snap_reader *r, size_t i, struct vmt_snap_section *s)
+{
+	const struct sect *x = &r->s[i];
+
+	s->name = r->names + x->name;
+	s->payload_version = x->version;
+	s->size = x->len;
+	s->offset = x->off;
+	s->fields.priv_data = r->data + x->payload;
+	s->fields.priv_len = (size_t)x->len;
+	s->fields.priv_pos = 0;
+	s->fields.priv_depth = 0;
+}
+
+int vmt_snap_reader_section(const vmt_snap_reader *r, size_t index, struct vmt_snap_section *s)
+{
+	if (!r || !s)
+		return -EINVAL;
+	if (index >= r->n)
+		return -ENOENT;
+	fill_section(r, index, s);
+	return 0;
+}
+
+int vmt_snap_reader_find(const vmt_snap_reader *r, const char *name, struct vmt_snap_section *s)
+{
+	if (!r || !name || !s)
+		return -EINVAL;
+	for (size_t i = 0; i < r->n; i++) {
+		if (!strcmp(r->names + r->s[i].name, name)) {
+			fill_section(r, i, s);
+			return i > INT_MAX ? INT_MAX : (int)i;
+		}
+	}
+	return -ENOENT;
+}
+
+int vmt_snap_format_version(const vmt_snap_reader *r, unsigned *major, unsigned *minor)
+{
+	if (!r)
+		return -EINVAL;
+	if (major)
+		*major = r->major;
+	if (minor)
+		*minor = r->minor;
+	return 0;
+}
