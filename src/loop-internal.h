@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/* loop-internal.h - the loop and timer structures (not installed). */
+#ifndef VMT_LOOP_INTERNAL_H
+#define VMT_LOOP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <vmtime/loop.h>
+#include <vmtime/timer.h>
+
+#include "source-internal.h"
+#include "wheel.h"
+
+enum vmti_timer_state {
+	VMTI_TIMER_IDLE,
+	VMTI_TIMER_QUEUED,    /* in a wheel */
+	VMTI_TIMER_COLLECTED, /* due, waiting in this dispatch's run list */
+};
+
+struct vmt_timer {
+	struct vmti_wnode node; /* first: the wheel hands nodes back */
+	vmt_loop *loop;
+	vmt_timer_fn fn;
+	void *userdata;
+	vmt_ns period;	  /* 0 for one-shot */
+	uint32_t arm_gen; /* bumped by every arm/cancel from the API */
+	uint8_t clock;
+	uint8_t policy;
+	uint8_t state;
+	bool running;	   /* its callback is executing */
+	bool free_pending; /* freed while collected or running: freed by dispatch */
+	char *name;
+	struct vmt_timer *all_next, **all_pprev;
+};
+
+struct vmti_wall_listener {
+	void (*fn)(void *opaque);
+	void *opaque;
+};
+
+struct vmt_loop {
+	/*
+	 * Protects the wheels, the timers' state and wake_below.  A spinlock:
+	 * every critical section is a few list operations (except the rare
+	 * rebase), and arm/cancel are the hot path, where a mutex's unlock RMW
+	 * would cost as much as the operation itself.
+	 */
+	atomic_int lock;
+	vmt_source *src;
+	bool manual;
+	bool hooked; /* host clocks come from a test hook: kernel timers are meaningless */
+	int epfd, efd, tfd_mono, tfd_boot, tfd_wall;
+	struct vmti_wheel wheel[VMT_CLOCK_COUNT];
+	/* Arming earlier than this (per clock) must wake the loop. */
+	vmt_ns wake_below[VMT_CLOCK_COUNT];
+	vmt_ns prog_mono, prog_boot, prog_wall; /* what the kernel timers are set to */
+	bool wall_armed;
+	uint64_t seq;
+	uint64_t seen_reset_count, seen_wall_steps;
+	atomic_bool dispatching;
+	atomic_bool quit;
+	struct vmt_timer **due;
+	size_t ndue, due_cap;
+	struct vmt_timer *all;
+	size_t ntimers;
+	pthread_mutex_t sync_mu;
+	pthread_cond_t sync_cv;
+	atomic_int sync_waiters;
+	struct vmti_wall_listener *wall;
+	size_t nwall, wall_cap;
+};
+
+/* The loop being dispatched on this thread (NULL outside dispatch). */
+extern _Thread_local vmt_loop *vmti_dispatching;
+
+void vmti_loop_lock(vmt_loop *loop);
+void vmti_loop_unlock(vmt_loop *loop);
+
+/* Wakes the loop's thread (eventfd write). */
+void vmti_loop_wake(vmt_loop *loop);
+
+/*
+ * Wall-clock step listeners: @fn runs on the dispatching thread, before any
+ * timer callback, in the dispatch that notices a step (a real one, seen by
+ * the kernel, or one injected with vmt_keeper_wall_stepped()).
+ */
+int vmti_loop_add_wall_listener(vmt_loop *loop, void (*fn)(void *opaque), void *opaque);
+void vmti_loop_remove_wall_listener(vmt_loop *loop, void (*fn)(void *opaque), void *opaque);
+
+/* timer.c: frees a timer's memory; the caller unlinked it from the loop. */
+void vmti_timer_destroy(struct vmt_timer *t);
+
+#endif /* VMT_LOOP_INTERNAL_H */

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/* wheel.c - hierarchical timing wheel with exact deadlines; see wheel.h. */
+#include <string.h>
+
+#include "wheel.h"
+
+void vmti_wheel_init(struct vmti_wheel *w, vmt_ns now)
+{
+	memset(w, 0, sizeof(*w));
+	w->cur = now;
+	w->next = VMT_NS_NEVER;
+	w->next_valid = true;
+}
+
+static inline void link_head(struct vmti_wnode **head, struct vmti_wnode *n)
+{
+	n->next = *head;
+	if (n->next)
+		n->next->pprev = &n->next;
+	*head = n;
+	n->pprev = head;
+}
+
+/* Puts @n on the near list or in the slot its deadline's digits select. */
+static void place(struct vmti_wheel *w, struct vmti_wnode *n)
+{
+	uint64_t dt = n->deadline >> VMTI_WHEEL_GRAN_SHIFT;
+	uint64_t ct = w->cur >> VMTI_WHEEL_GRAN_SHIFT;
+
+	if (dt <= ct) {
+		n->where = VMTI_WHEEL_NEAR;
+		link_head(&w->near, n);
+		return;
+	}
+	unsigned bit = 63 - (unsigned)__builtin_clzll(dt ^ ct);
+	unsigned lvl = bit / VMTI_WHEEL_BITS;
+	unsigned s = (unsigned)(dt >> (lvl * VMTI_WHEEL_BITS)) & (VMTI_WHEEL_SLOTS - 1);
+
+	n->where = (uint16_t)(lvl * VMTI_WHEEL_SLOTS + s);
+	link_head(&w->slot[lvl][s], n);
+	w->occupied[lvl] |= UINT64_C(1) << s;
+}
+
+void vmti_wheel_insert(struct vmti_wheel *w, struct vmti_wnode *n)
+{
+	place(w, n);
+	w->count++;
+	if (w->next_valid && n->deadline < w->next)
+		w->next = n->deadline;
+}
+
+void vmti_wheel_remove(struct vmti_wheel *w, struct vmti_wnode *n)
+{
+	*n->pprev = n->next;
+	if (n->next)
+		n->next->pprev = n->pprev;
+	n->pprev = NULL;
+	n->next = NULL;
+	if (n->where != VMTI_WHEEL_NEAR) {
+		unsigned lvl = n->where / VMTI_WHEEL_SLOTS, s = n->where % VMTI_WHEEL_SLOTS;
+
+		if (!w->slot[lvl][s])
+			w->occupied[lvl] &= ~(UINT64_C(1) << s);
+	}
+	w->count--;
+	if (w->next_valid && n->deadline == w->next && w->count)
+		w->next_valid = false;
+	if (!w->count) {
+		w->next = VMT_NS_NEVER;
+		w->next_valid = true;
+	}
+}
+
+/* Detaches every node of a list onto *todo (singly linked through next). */
+static void take_list(struct vmti_wnode **head, struct vmti_wnode **todo)
+{
+	struct vmti_wnode *n = *head, *nx;
+
+	*head = NULL;
+	for (; n; n = nx) {
+		nx = n->next;
+		n->next = *todo;
+		*todo = n;
+	}
+}
+
+static void replace_all(struct vmti_wheel *w, struct vmti_wnode *todo)
+{
+	struct vmti_wnode *nx;
+
+	for (; todo; todo = nx) {
+		nx = todo->next;
+		place(w, todo);
+	}
+}
+
+void vmti_wheel_advance(struct vmti_wheel *w, vmt_ns now)
+{
+	uint64_t ct, nt;
+	struct vmti_wnode *todo = NULL;
+
+	if (now <= w->cur)
+		return;
+	ct = w->cur >> VMTI_WHEEL_GRAN_SHIFT;
+	nt = now >> VMTI_WHEEL_GRAN_SHIFT;
+	w->cur = now;
+	if (ct == nt)
+		return;
+	for (unsigned lvl = 0; lvl < VMTI_WHEEL_LEVELS; lvl++) {
+		uint64_t c_hi = ct >> (lvl * VMTI_WHEEL_BITS), n_hi = nt >> (lvl * VMTI_WHEEL_BITS);
+		uint64_t mask;
+
+		if (c_hi == n_hi)
+			break;
+		if ((c_hi >> VMTI_WHEEL_BITS) != (n_hi >> VMTI_WHEEL_BITS)) {
+			mask = ~UINT64_C(0);
+		} else {
+			/* Slots after the old digit, up to and including the new one. */
+			unsigned a = (unsigned)c_hi & 63, b = (unsigned)n_hi & 63;
+			uint64_t upto = b == 63 ? ~UINT64_C(0) : (UINT64_C(1) << (b + 1)) - 1;
+
+			mask = upto & ~((UINT64_C(1) << (a + 1)) - 1);
+		}
+		mask &= w->occupied[lvl];
+		w->occupied[lvl] &= ~mask;
+		while (mask) {
+			unsigned s = (unsigned)__builtin_ctzll(mask);
+
+			mask &= mask - 1;
+			take_list(&w->slot[lvl][s], &todo);
+		}
+	}
+	if (todo) {
+		replace_all(w, todo);
+		w->next_valid = false;
+	}
+}
+
+size_t vmti_wheel_collect(struct vmti_wheel *w, vmt_ns now,
+			  void (*fn)(struct vmti_wnode *n, void *arg), void *arg)
+{
+	struct vmti_wnode *n = w->near, *nx;
+	size_t k = 0;
+
+	for (; n; n = nx) {
+		nx = n->next;
+		if (n->deadline <= now) {
+			vmti_wheel_remove(w, n);
+			fn(n, arg);
+			k++;
+		}
+	}
+	return k;
+}
+
+vmt_ns vmti_wheel_next(struct vmti_wheel *w)
+{
+	vmt_ns m = VMT_NS_NEVER;
+
+	if (w->next_valid)
+		return w->next;
+	for (struct vmti_wnode *n = w->near; n; n = n->next)
+		if (n->deadline < m)
+			m = n->deadline;
+	if (m == VMT_NS_NEVER) {
+		for (unsigned lvl = 0; lvl < VMTI_WHEEL_LEVELS; lvl++) {
+			if (!w->occupied[lvl])
+				continue;
+			unsigned s = (unsigned)__builtin_ctzll(w->occupied[lvl]);
+
+			for (struct vmti_wnode *n = w->slot[lvl][s]; n; n = n->next)
+				if (n->deadline < m)
+					m = n->deadline;
+			break;
+		}
+	}
+	w->next = m;
+	w->next_valid = true;
+	return m;
+}
+
+void vmti_wheel_rebase(struct vmti_wheel *w, vmt_ns now)
+{
+	struct vmti_wnode *todo = NULL;
+
+	take_list(&w->near, &todo);
+	for (unsigned lvl = 0; lvl < VMTI_WHEEL_LEVELS; lvl++) {
+		uint64_t occ = w->occupied[lvl];
+
+		while (occ) {
+			unsigned s = (unsigned)__builtin_ctzll(occ);
+
+			occ &= occ - 1;
+			take_list(&w->slot[lvl][s], &todo);
+		}
+		w->occupied[lvl] = 0;
+	}
+	w->cur = now;
+	replace_all(w, todo);
+	w->next_valid = false;
+}
