@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "timer.h"
 #include "snapshot.h"
+#include "units.h"
 #include "ptimer.h"
 
 #endif /* VMTIME_VMTIME_H */

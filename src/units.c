@@ -1,0 +1,1337 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * units.c - the lifecycle engine: units, dependency edges and the worker pool
+ * that runs one operation over a set in dependency order.
+ *
+ * One mutex per set guards everything: the units, their edges, and the state
+ * of the running operation (ready queue, pending counters, results).  Unit
+ * operations run with the mutex released.  Every mutator refuses with -EBUSY
+ * while an operation runs, so the graph is frozen for the whole operation and
+ * the scheduler walks it without copying it.
+ *
+ * Scheduling: each participating unit has a counter of the participating
+ * units it waits on (dependencies, or dependents for stop).  Units whose
+ * counter is zero sit in a FIFO ready queue; whoever completes a unit
+ * decrements the counters of its waiters and queues those reaching zero.  A
+ * thread that takes work while more is queued wakes one idle thread, which
+ * does the same, so wake-ups cascade only as far as there is parallel work
+ * and a chain of units runs on one thread without hand-offs.
+ *
+ * Cycles are refused when an edge is added, using a dynamic topological
+ * order (Pearce and Kelly): every unit carries an order key with
+ * key(dependency) < key(dependent).  An edge that already agrees with the
+ * keys costs O(1); otherwise only the units whose keys lie between the two
+ * endpoints are searched and re-keyed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vmtime/snapshot.h>
+#include <vmtime/units.h>
+
+#include "internal.h"
+
+#define POOL_MAX 4
+
+enum progress {
+	PROG_IDLE = 0,
+	PROG_WAITING,
+	PROG_RUNNING,
+	PROG_DONE,
+	PROG_FAILED,
+	PROG_SKIPPED,
+};
+
+/* What a unit's run returned besides an errno. */
+#define RUN_NO_STATE 1
+
+struct vmt_unit {
+	vmt_units *set;
+	struct vmt_unit_ops ops;
+	void *userdata;
+	enum vmt_unit_state state;
+
+	vmt_unit **deps;	/* units this one depends on */
+	vmt_unit **dents;	/* units depending on this one */
+	uint32_t ndeps, capdeps, ndents, capdents;
+
+	vmt_unit *prev, *next;	/* registration order */
+	vmt_unit *hnext;	/* name hash chain */
+	uint64_t key;		/* topological order key */
+	uint64_t mark;		/* search stamp for cycle detection */
+
+	/* Scratch of the running operation, under set->lock. */
+	bool in_op;
+	enum progress progress;
+	uint32_t idx;		/* index among the operation's units */
+	uint32_t pending;	/* participating units still to wait for */
+	vmt_unit *cause;	/* first waited-on unit that failed or was skipped */
+	bool has_section;
+	struct vmt_snap_section section;
+	vmt_fields_writer *fw;
+
+	size_t name_len;
+	char name[VMT_UNIT_NAME_MAX + 1];
+};
+
+struct job;
+
+struct vmt_units {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* work queued, operation finished, or quit */
+	pthread_t threads[POOL_MAX];
+	int nthreads;
+	int idle;
+	bool quit;
+	bool busy;		/* an operation runs */
+	bool running;		/* between start and stop */
+	struct job *job;
+
+	vmt_unit *head, *tail;
+	size_t count;
+	vmt_unit **buckets;
+	size_t nbuckets;
+	uint64_t next_key;
+	uint64_t stamp;
+};
+
+struct vmt_units_report {
+	size_t n, failures;
+	struct vmt_unit_result *e;
+	char **owned;		/* per entry: malloc()ed message, or NULL */
+	char *names;
+};
+
+/* The order an operation walks the graph in. */
+enum order {
+	ORDER_NONE,
+	ORDER_DEPS_FIRST,
+	ORDER_DENTS_FIRST,
+};
+
+struct job {
+	enum vmt_unit_op op;
+	enum order order;
+	bool skip_dependents;	/* a failure skips the units waiting on it */
+	vmt_unit **units;	/* participants, registration order */
+	size_t n;
+	vmt_unit **queue;	/* FIFO of ready units; each enters once */
+	size_t qhead, qtail;
+	size_t remaining;
+	struct vmt_unit_result *res;	/* res[u->idx] */
+	char **owned;
+};
+
+static const char *const op_names[] = {
+	[VMT_UNIT_OP_START] = "start",		[VMT_UNIT_OP_STOP] = "stop",
+	[VMT_UNIT_OP_RESET] = "reset",		[VMT_UNIT_OP_SAVE] = "save",
+	[VMT_UNIT_OP_RESTORE] = "restore",	[VMT_UNIT_OP_POST_RESTORE] = "post_restore",
+};
+
+static const char *const status_names[] = {
+	[VMT_UNIT_DONE] = "done",
+	[VMT_UNIT_FAILED] = "failed",
+	[VMT_UNIT_SKIPPED] = "skipped",
+	[VMT_UNIT_NO_STATE] = "no_state",
+};
+
+static const char *const progress_names[] = {
+	[PROG_IDLE] = "idle",	  [PROG_WAITING] = "waiting", [PROG_RUNNING] = "running",
+	[PROG_DONE] = "done",	  [PROG_FAILED] = "failed",   [PROG_SKIPPED] = "skipped",
+};
+
+const char *vmt_unit_op_name(enum vmt_unit_op op)
+{
+	if ((unsigned)op >= sizeof(op_names) / sizeof(op_names[0]))
+		return NULL;
+	return op_names[op];
+}
+
+const char *vmt_unit_status_name(enum vmt_unit_status status)
+{
+	if ((unsigned)status >= sizeof(status_names) / sizeof(status_names[0]))
+		return NULL;
+	return status_names[status];
+}
+
+/* ---- names ---- */
+
+static uint64_t name_hash(const char *s, size_t len)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+static int name_check(const char *name, size_t *len)
+{
+	size_t n = strnlen(name, VMT_UNIT_NAME_MAX + 1);
+
+	if (n == 0)
+		return -EINVAL;
+	if (n > VMT_UNIT_NAME_MAX)
+		return -ENAMETOOLONG;
+	/* Names appear verbatim in JSON and snapshot files: keep them plain. */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
+			return -EINVAL;
+	}
+	*len = n;
+	return 0;
+}
+
+static vmt_unit *lookup(const vmt_units *s, const char *name, size_t len)
+{
+	if (!s->nbuckets)
+		return NULL;
+	for (vmt_unit *u = s->buckets[name_hash(name, len) & (s->nbuckets - 1)]; u; u = u->hnext)
+		if (u->name_len == len && memcmp(u->name, name, len) == 0)
+			return u;
+	return NULL;
+}
+
+static int hash_grow(vmt_units *s)
+{
+	size_t nb = s->nbuckets ? s->nbuckets * 2 : 64;
+	vmt_unit **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (vmt_unit *u = s->head; u; u = u->next) {
+		size_t i = name_hash(u->name, u->name_len) & (nb - 1);
+
+		u->hnext = b[i];
+		b[i] = u;
+	}
+	free(s->buckets);
+	s->buckets = b;
+	s->nbuckets = nb;
+	return 0;
+}
+
+static void hash_remove(vmt_units *s, vmt_unit *u)
+{
+	vmt_unit **pp = &s->buckets[name_hash(u->name, u->name_len) & (s->nbuckets - 1)];
+
+	while (*pp != u)
+		pp = &(*pp)->hnext;
+	*pp = u->hnext;
+}
+
+/* ---- the pool ---- */
+
+static void work_one(vmt_units *s, struct job *j);
+
+static void *worker_main(void *arg)
+{
+	vmt_units *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->quit) {
+		if (s->job && s->job->qhead < s->job->qtail) {
+			work_one(s, s->job);
+			continue;
+		}
+		s->idle++;
+		pthread_cond_wait(&s->cond, &s->lock);
+		s->idle--;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void pool_stop(vmt_units *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->quit = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < s->nthreads; i++)
+		pthread_join(s->threads[i], NULL);
+	s->nthreads = 0;
+}
+
+int vmt_units_new(vmt_units **ret)
+{
+	vmt_units *s;
+	sigset_t all, old;
+	long ncpu;
+	int want, r = 0;
+
+	if (!ret)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	if (pthread_mutex_init(&s->lock, NULL)) {
+		free(s);
+		return -ENOMEM;
+	}
+	if (pthread_cond_init(&s->cond, NULL)) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return -ENOMEM;
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	want = (ncpu < POOL_MAX ? (int)ncpu : POOL_MAX) - 1;
+	if (want < 1)
+		want = 1;
+	/* Signals meant for the VMM must not land on a library thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (int i = 0; i < want; i++) {
+		r = -pthread_create(&s->threads[i], NULL, worker_main, s);
+		if (r)
+			break;
+		s->nthreads++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		pool_stop(s);
+		pthread_cond_destroy(&s->cond);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+static void unit_free(vmt_unit *u)
+{
+	free(u->deps);
+	free(u->dents);
+	free(u);
+}
+
+vmt_units *vmt_units_free(vmt_units *s)
+{
+	if (!s)
+		return NULL;
+	pool_stop(s);
+	for (vmt_unit *u = s->head, *next; u; u = next) {
+		next = u->next;
+		unit_free(u);
+	}
+	free(s->buckets);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return NULL;
+}
+
+/* ---- registration and edges ---- */
+
+int vmt_units_add(vmt_units *s, const char *name, const struct vmt_unit_ops *ops, void *userdata,
+		  vmt_unit **ret)
+{
+	vmt_unit *u;
+	size_t len;
+	int r;
+
+	if (!s || !name)
+		return -EINVAL;
+	r = name_check(name, &len);
+	if (r)
+		return r;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	if (s->busy) {
+		r = -EBUSY;
+		goto fail;
+	}
+	if (lookup(s, name, len)) {
+		r = -EEXIST;
+		goto fail;
+	}
+	if (s->count >= s->nbuckets) {
+		r = hash_grow(s);
+		if (r)
+			goto fail;
+	}
+	u->set = s;
+	if (ops)
+		u->ops = *ops;
+	u->userdata = userdata;
+	u->state = VMT_UNIT_STOPPED;
+	u->key = s->next_key++;
+	memcpy(u->name, name, len);
+	u->name_len = len;
+	u->prev = s->tail;
+	if (s->tail)
+		s->tail->next = u;
+	else
+		s->head = u;
+	s->tail = u;
+	{
+		size_t i = name_hash(name, len) & (s->nbuckets - 1);
+
+		u->hnext = s->buckets[i];
+		s->buckets[i] = u;
+	}
+	s->count++;
+	pthread_mutex_unlock(&s->lock);
+	if (ret)
+		*ret = u;
+	return 0;
+fail:
+	pthread_mutex_unlock(&s->lock);
+	free(u);
+	return r;
+}
+
+static void array_del(vmt_unit **a, uint32_t *n, const vmt_unit *x)
+{
+	for (uint32_t i = 0; i < *n; i++) {
+		if (a[i] == x) {
+			memmove(&a[i], &a[i + 1], (*n - i - 1) * sizeof(*a));
+			(*n)--;
+			return;
+		}
+	}
+}
+
+int vmt_unit_remove(vmt_unit *u)
+{
+	vmt_units *s;
+
+	if (!u)
+		return -EINVAL;
+	s = u->set;
+	pthread_mutex_lock(&s->lock);
+	if (s->busy) {
+		pthread_mutex_unlock(&s->lock);
+		return -EBUSY;
+	}
+	for (uint32_t i = 0; i < u->ndeps; i++)
+		array_del(u->deps[i]->dents, &u->deps[i]->ndents, u);
+	for (uint32_t i = 0; i < u->ndents; i++)
+		array_del(u->dents[i]->deps, &u->dents[i]->ndeps, u);
+	hash_remove(s, u);
+	if (u->prev)
+		u->prev->next = u->next;
+	else
+		s->head = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
+	else
+		s->tail = u->prev;
+	s->count--;
+	pthread_mutex_unlock(&s->lock);
+	unit_free(u);
+	return 0;
+}
+
+static int reserve(vmt_unit ***a, uint32_t n, uint32_t *cap)
+{
+	vmt_unit **p;
+	uint32_t nc;
+
+	if (n < *cap)
+		return 0;
+	if (*cap >= UINT32_MAX / 2)
+		return -ENOMEM;
+	nc = *cap ? *cap * 2 : 4;
+	p = realloc(*a, nc * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*a = p;
+	*cap = nc;
+	return 0;
+}
+
+struct ulist {
+	vmt_unit **v;
+	size_t n, cap;
+};
+
+static int ulist_push(struct ulist *l, vmt_unit *u)
+{
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 32;
+		vmt_unit **p = realloc(l->v, nc * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		l->v = p;
+		l->cap = nc;
+	}
+	l->v[l->n++] = u;
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	uint64_t ka = (*(vmt_unit *const *)a)->key, kb = (*(vmt_unit *const *)b)->key;
+
+	return (ka > kb) - (ka < kb);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t ka = *(const uint64_t *)a, kb = *(const uint64_t *)b;
+
+	return (ka > kb) - (ka < kb);
+}
+
+/*
+ * Collect the units reachable from @from (through dependents if @forward,
+ * dependencies otherwise) whose keys lie strictly inside (lo, hi), plus
+ * @from.  Forward, reaching @target means the new edge closes a cycle.
+ */
+static int region(vmt_unit *from, bool forward, uint64_t lo, uint64_t hi, uint64_t stamp,
+		  const vmt_unit *target, struct ulist *out, struct ulist *stack)
+{
+	int r;
+
+	stack->n = 0;
+	from->mark = stamp;
+	if ((r = ulist_push(stack, from)) || (r = ulist_push(out, from)))
+		return r;
+	while (stack->n) {
+		vmt_unit *u = stack->v[--stack->n];
+		vmt_unit **next = forward ? u->dents : u->deps;
+		uint32_t nn = forward ? u->ndents : u->ndeps;
+
+		for (uint32_t i = 0; i < nn; i++) {
+			vmt_unit *v = next[i];
+
+			if (v == target)
+				return -ELOOP;
+			if (v->mark == stamp || v->key <= lo || v->key >= hi)
+				continue;
+			v->mark = stamp;
+			if ((r = ulist_push(stack, v)) || (r = ulist_push(out, v)))
+				return r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Re-key so that every unit of @back (dep and what it depends on) comes
+ * before every unit of @fwd (unit and what depends on it), reusing the
+ * same keys: units outside the region keep theirs, so the order stays valid.
+ */
+static int rekey(struct ulist *back, struct ulist *fwd)
+{
+	size_t n = back->n + fwd->n;
+	uint64_t *keys = malloc(n * sizeof(*keys));
+
+	if (!keys)
+		return -ENOMEM;
+	qsort(back->v, back->n, sizeof(*back->v), key_cmp);
+	qsort(fwd->v, fwd->n, sizeof(*fwd->v), key_cmp);
+	for (size_t i = 0; i < back->n; i++)
+		keys[i] = back->v[i]->key;
+	for (size_t i = 0; i < fwd->n; i++)
+		keys[back->n + i] = fwd->v[i]->key;
+	qsort(keys, n, sizeof(*keys), u64_cmp);
+	for (size_t i = 0; i < back->n; i++)
+		back->v[i]->key = keys[i];
+	for (size_t i = 0; i < fwd->n; i++)
+		fwd->v[i]->key = keys[back->n + i];
+	free(keys);
+	return 0;
+}
+
+static int add_edge(vmt_units *s, vmt_unit *unit, vmt_unit *dep)
+{
+	struct ulist fwd = { 0 }, back = { 0 }, stack = { 0 };
+	int r;
+
+	if (unit == dep)
+		return -ELOOP;
+	for (uint32_t i = 0; i < unit->ndeps; i++)
+		if (unit->deps[i] == dep)
+			return -EALREADY;
+	/* Reserve first so that nothing changes when an allocation fails. */
+	if ((r = reserve(&unit->deps, unit->ndeps, &unit->capdeps)) ||
+	    (r = reserve(&dep->dents, dep->ndents, &dep->capdents)))
+		return r;
+	if (dep->key > unit->key) {
+		uint64_t lo = unit->key, hi = dep->key;
+
+		s->stamp += 2;
+		r = region(unit, true, lo, hi, s->stamp, dep, &fwd, &stack);
+		if (!r)
+			r = region(dep, false, lo, hi, s->stamp + 1, NULL, &back, &stack);
+		if (!r)
+			r = rekey(&back, &fwd);
+		free(fwd.v);
+		free(back.v);
+		free(stack.v);
+		if (r)
+			return r;
+	}
+	unit->deps[unit->ndeps++] = dep;
+	dep->dents[dep->ndents++] = unit;
+	return 0;
+}
+
+int vmt_unit_depends_on(vmt_unit *unit, vmt_unit *dep)
+{
+	vmt_units *s;
+	int r;
+
+	if (!unit || !dep || unit->set != dep->set)
+		return -EINVAL;
+	s = unit->set;
+	pthread_mutex_lock(&s->lock);
+	r = s->busy ? -EBUSY : add_edge(s, unit, dep);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int vmt_unit_dependency_of(vmt_unit *unit, vmt_unit *dependent)
+{
+	return vmt_unit_depends_on(dependent, unit);
+}
+
+int vmt_units_find(vmt_units *s, const char *name, vmt_unit **ret)
+{
+	vmt_unit *u;
+
+	if (!s || !name || !ret)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	u = lookup(s, name, strnlen(name, VMT_UNIT_NAME_MAX + 1));
+	pthread_mutex_unlock(&s->lock);
+	if (!u)
+		return -ENOENT;
+	*ret = u;
+	return 0;
+}
+
+const char *vmt_unit_name(const vmt_unit *u)
+{
+	return u ? u->name : NULL;
+}
+
+int vmt_unit_state(const vmt_unit *u)
+{
+	int st;
+
+	if (!u)
+		return -EINVAL;
+	pthread_mutex_lock(&u->set->lock);
+	st = u->state;
+	pthread_mutex_unlock(&u->set->lock);
+	return st;
+}
+
+int vmt_units_count(vmt_units *s)
+{
+	int n;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	n = (int)s->count;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+int vmt_units_running(vmt_units *s)
+{
+	int r;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	r = s->running;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* ---- reports ---- */
+
+static bool failed(enum vmt_unit_status st)
+{
+	return st == VMT_UNIT_FAILED || st == VMT_UNIT_SKIPPED;
+}
+
+vmt_units_report *vmt_units_report_free(vmt_units_report *rep)
+{
+	if (!rep)
+		return NULL;
+	for (size_t i = 0; i < rep->n; i++)
+		free(rep->owned[i]);
+	free(rep->owned);
+	free(rep->e);
+	free(rep->names);
+	free(rep);
+	return NULL;
+}
+
+/* A report with room for @cap entries and a copy of the names of @units. */
+static vmt_units_report *report_new(vmt_unit *const *units, size_t n, size_t cap)
+{
+	vmt_units_report *rep = calloc(1, sizeof(*rep));
+	size_t bytes = 1;
+
+	if (!rep)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		bytes += units[i]->name_len + 1;
+	rep->e = calloc(cap ? cap : 1, sizeof(*rep->e));
+	rep->owned = calloc(cap ? cap : 1, sizeof(*rep->owned));
+	rep->names = malloc(bytes);
+	if (!rep->e || !rep->owned || !rep->names)
+		return vmt_units_report_free(rep);
+	bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(rep->names + bytes, units[i]->name, units[i]->name_len + 1);
+		bytes += units[i]->name_len + 1;
+	}
+	return rep;
+}
+
+/* Point entries [base, base + n) at the names and mark them done. */
+static void report_fill(vmt_units_report *rep, size_t base, size_t n, enum vmt_unit_op op)
+{
+	const char *p = rep->names;
+
+	for (size_t i = 0; i < n; i++) {
+		struct vmt_unit_result *e = &rep->e[base + i];
+
+		e->unit = p;
+		e->op = op;
+		e->status = VMT_UNIT_DONE;
+		e->msg = "";
+		p += strlen(p) + 1;
+	}
+	if (base + n > rep->n)
+		rep->n = base + n;
+}
+
+static char *msg_dup(struct vmt_unit_result *e, char **owned, const char *msg)
+{
+	*owned = strdup(msg);
+	/* A failure must still be reported when memory is short. */
+	e->msg = *owned ? *owned : "(out of memory for the message)";
+	return *owned;
+}
+
+static int report_finish(vmt_units_report *rep, vmt_units_report **out)
+{
+	int first = 0;
+
+	rep->failures = 0;
+	for (size_t i = 0; i < rep->n; i++) {
+		if (failed(rep->e[i].status))
+			rep->failures++;
+		if (!first && rep->e[i].status == VMT_UNIT_FAILED)
+			first = rep->e[i].error;
+	}
+	if (out)
+		*out = rep;
+	else
+		vmt_units_report_free(rep);
+	return first;
+}
+
+size_t vmt_units_report_count(const vmt_units_report *rep)
+{
+	return rep ? rep->n : 0;
+}
+
+size_t vmt_units_report_failures(const vmt_units_report *rep)
+{
+	return rep ? rep->failures : 0;
+}
+
+const struct vmt_unit_result *vmt_units_report_entry(const vmt_units_report *rep, size_t i)
+{
+	if (!rep || i >= rep->n)
+		return NULL;
+	return &rep->e[i];
+}
+
+const struct vmt_unit_result *vmt_units_report_find(const vmt_units_report *rep,
+						    const char *unit, enum vmt_unit_op op)
+{
+	if (!rep || !unit)
+		return NULL;
+	for (size_t i = 0; i < rep->n; i++)
+		if (rep->e[i].op == op && strcmp(rep->e[i].unit, unit) == 0)
+			return &rep->e[i];
+	return NULL;
+}
+
+/* ---- running an operation ---- */
+
+static int run_save(vmt_unit *u, struct vmt_error *err)
+{
+	int r;
+
+	if (!u->ops.save)
+		return RUN_NO_STATE;
+	r = vmt_fields_writer_new(&u->fw);
+	if (r)
+		return vmti_error(err, r, "no memory for the saved state");
+	r = u->ops.save(u->userdata, u->fw, err);
+	if (r >= 0 && (r = vmt_fields_writer_error(u->fw)) < 0)
+		vmti_error(err, r, "writing a field failed: %s", strerror(-r));
+	if (r < 0)
+		u->fw = vmt_fields_writer_free(u->fw);
+	return r < 0 ? r : 0;
+}
+
+static int run_unit(struct job *j, vmt_unit *u, struct vmt_error *err)
+{
+	void *ud = u->userdata;
+
+	switch (j->op) {
+	case VMT_UNIT_OP_START:
+		if (u->ops.start)
+			u->ops.start(ud);
+		return 0;
+	case VMT_UNIT_OP_STOP:
+		if (u->ops.stop)
+			u->ops.stop(ud);
+		return 0;
+	case VMT_UNIT_OP_RESET:
+		return u->ops.reset ? u->ops.reset(ud, err) : 0;
+	case VMT_UNIT_OP_SAVE:
+		return run_save(u, err);
+	case VMT_UNIT_OP_RESTORE:
+		if (!u->has_section)
+			return RUN_NO_STATE;
+		if (!u->ops.restore)
+			return vmti_error(err, -EOPNOTSUPP,
+					  "the snapshot holds state but the unit has no restore");
+		return u->ops.restore(ud, &u->section.fields, u->section.payload_version, err);
+	case VMT_UNIT_OP_POST_RESTORE:
+		return u->ops.post_restore ? u->ops.post_restore(ud, err) : 0;
+	}
+	return -EINVAL;
+}
+
+static void queue_push(struct job *j, vmt_unit *u)
+{
+	j->queue[j->qtail++] = u;
+}
+
+/* Record @u's outcome and release the units waiting on it; under the lock. */
+static void complete(vmt_units *s, struct job *j, vmt_unit *u, int r, const struct vmt_error *err)
+{
+	struct vmt_unit_result *e = &j->res[u->idx];
+	vmt_unit **waiters = NULL;
+	uint32_t nw = 0;
+	bool bad = false;
+
+	if (u->cause) {
+		char buf[VMT_UNIT_NAME_MAX + 64];
+
+		snprintf(buf, sizeof(buf), "not run: \"%s\" %s", u->cause->name,
+			 u->cause->progress == PROG_FAILED ? "failed" : "was not run");
+		e->status = VMT_UNIT_SKIPPED;
+		e->error = -ECANCELED;
+		e->cause = j->res[u->cause->idx].unit;
+		msg_dup(e, &j->owned[u->idx], buf);
+		u->progress = PROG_SKIPPED;
+		bad = true;
+	} else if (r < 0) {
+		char buf[VMT_ERROR_MSG_MAX];
+
+		if (err->msg[0])
+			snprintf(buf, sizeof(buf), "%s", err->msg);
+		else
+			snprintf(buf, sizeof(buf), "%s failed: %s", op_names[j->op], strerror(-r));
+		e->status = VMT_UNIT_FAILED;
+		e->error = r;
+		msg_dup(e, &j->owned[u->idx], buf);
+		u->progress = PROG_FAILED;
+		bad = true;
+	} else {
+		e->status = r == RUN_NO_STATE ? VMT_UNIT_NO_STATE : VMT_UNIT_DONE;
+		u->progress = PROG_DONE;
+		if (j->op == VMT_UNIT_OP_START)
+			u->state = VMT_UNIT_RUNNING;
+		else if (j->op == VMT_UNIT_OP_STOP)
+			u->state = VMT_UNIT_STOPPED;
+	}
+
+	if (j->order == ORDER_DEPS_FIRST) {
+		waiters = u->dents;
+		nw = u->ndents;
+	} else if (j->order == ORDER_DENTS_FIRST) {
+		waiters = u->deps;
+		nw = u->ndeps;
+	}
+	for (uint32_t i = 0; i < nw; i++) {
+		vmt_unit *w = waiters[i];
+
+		if (!w->in_op)
+			continue;
+		if (bad && j->skip_dependents && !w->cause)
+			w->cause = u;
+		if (--w->pending == 0)
+			queue_push(j, w);
+	}
+	if (--j->remaining == 0)
+		pthread_cond_broadcast(&s->cond);
+}
+
+/* Take one ready unit and run it; called and returns with the lock held. */
+static void work_one(vmt_units *s, struct job *j)
+{
+	struct vmt_error err = { 0 };
+	vmt_unit *u = j->queue[j->qhead++];
+	int r;
+
+	if (u->cause) {
+		complete(s, j, u, 0, &err);
+		return;
+	}
+	if (j->qhead < j->qtail && s->idle)
+		pthread_cond_signal(&s->cond);
+	u->progress = PROG_RUNNING;
+	pthread_mutex_unlock(&s->lock);
+	r = run_unit(j, u, &err);
+	pthread_mutex_lock(&s->lock);
+	complete(s, j, u, r, &err);
+}
+
+static bool participates(const vmt_unit *u, enum vmt_unit_op op)
+{
+	switch (op) {
+	case VMT_UNIT_OP_START:
+		return u->state == VMT_UNIT_STOPPED;
+	case VMT_UNIT_OP_STOP:
+		return u->state == VMT_UNIT_RUNNING;
+	default:
+		return true;
+	}
+}
+
+/* Claim the set for one operation; returns with the lock released. */
+static int begin(vmt_units *s, bool need_stopped)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->busy)
+		r = -EBUSY;
+	else if (need_stopped && s->running)
+		r = -EBUSY;
+	else
+		s->busy = true;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void end(vmt_units *s)
+{
+	pthread_mutex_lock(&s->lock);
+	for (vmt_unit *u = s->head; u; u = u->next) {
+		u->in_op = false;
+		u->progress = PROG_IDLE;
+		u->has_section = false;
+	}
+	s->busy = false;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The units taking part in @op, in registration order; the set is claimed. */
+static int collect(vmt_units *s, enum vmt_unit_op op, vmt_unit ***out, size_t *n)
+{
+	vmt_unit **v;
+	size_t k = 0;
+
+	v = malloc((s->count ? s->count : 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (vmt_unit *u = s->head; u; u = u->next)
+		if (participates(u, op))
+			v[k++] = u;
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+/*
+ * Run @op over @units (already collected) and fill entries [base, base + n)
+ * of @rep.  The set is claimed (busy), so the graph cannot change.
+ */
+static int run_job(vmt_units *s, enum vmt_unit_op op, vmt_unit **units, size_t n,
+		   vmt_units_report *rep, size_t base)
+{
+	struct job j = {
+		.op = op,
+		.units = units,
+		.n = n,
+		.res = rep->e + base,
+		.owned = rep->owned + base,
+		.remaining = n,
+	};
+
+	switch (op) {
+	case VMT_UNIT_OP_START:
+		j.order = ORDER_DEPS_FIRST;
+		break;
+	case VMT_UNIT_OP_STOP:
+		j.order = ORDER_DENTS_FIRST;
+		break;
+	case VMT_UNIT_OP_RESET:
+	case VMT_UNIT_OP_RESTORE:
+		j.order = ORDER_DEPS_FIRST;
+		j.skip_dependents = true;
+		break;
+	default:
+		j.order = ORDER_NONE;
+		break;
+	}
+	report_fill(rep, base, n, op);
+	if (n == 0)
+		return 0;
+	j.queue = malloc(n * sizeof(*j.queue));
+	if (!j.queue)
+		return -ENOMEM;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < n; i++) {
+		units[i]->in_op = true;
+		units[i]->idx = (uint32_t)i;
+		units[i]->cause = NULL;
+		units[i]->fw = NULL;
+		units[i]->progress = PROG_WAITING;
+	}
+	for (size_t i = 0; i < n; i++) {
+		vmt_unit *u = units[i];
+		vmt_unit **w = j.order == ORDER_DEPS_FIRST ? u->deps : u->dents;
+		uint32_t nw = j.order == ORDER_DEPS_FIRST ? u->ndeps : u->ndents;
+
+		u->pending = 0;
+		if (j.order != ORDER_NONE)
+			for (uint32_t k = 0; k < nw; k++)
+				u->pending += w[k]->in_op;
+		if (!u->pending)
+			queue_push(&j, u);
+	}
+	s->job = &j;
+	/* The caller works too; the pool joins through the cascade in work_one(). */
+	while (j.remaining) {
+		if (j.qhead < j.qtail) {
+			work_one(s, &j);
+			continue;
+		}
+		s->idle++;
+		pthread_cond_wait(&s->cond, &s->lock);
+		s->idle--;
+	}
+	s->job = NULL;
+	for (size_t i = 0; i < n; i++) {
+		units[i]->in_op = false;
+		units[i]->progress = PROG_IDLE;
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(j.queue);
+	return 0;
+}
+
+/* Start, stop, start_stopped, reset: one job over the participants. */
+static int simple_op(vmt_units *s, enum vmt_unit_op op, bool only_if_running,
+		     vmt_units_report **out)
+{
+	vmt_units_report *rep = NULL;
+	vmt_unit **units = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (s->busy) {
+		r = -EBUSY;
+	} else if (op == VMT_UNIT_OP_START && !only_if_running && s->running) {
+		r = -EALREADY;
+	} else if (op == VMT_UNIT_OP_STOP && !s->running) {
+		r = -EALREADY;
+	} else if (op == VMT_UNIT_OP_RESET && s->running) {
+		r = -EBUSY;
+	} else {
+		s->busy = true;
+		r = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (r)
+		return r;
+
+	r = collect(s, op, &units, &n);
+	/* start_stopped on a stopped set has nothing to start. */
+	if (only_if_running && !s->running)
+		n = 0;
+	if (!r) {
+		rep = report_new(units, n, n);
+		if (!rep)
+			r = -ENOMEM;
+	}
+	if (!r)
+		r = run_job(s, op, units, n, rep, 0);
+	free(units);
+	if (r) {
+		vmt_units_report_free(rep);
+		end(s);
+		return r;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (op == VMT_UNIT_OP_START && !only_if_running)
+		s->running = true;
+	else if (op == VMT_UNIT_OP_STOP)
+		s->running = false;
+	pthread_mutex_unlock(&s->lock);
+	end(s);
+	return report_finish(rep, out);
+}
+
+int vmt_units_start(vmt_units *s, vmt_units_report **report)
+{
+	return simple_op(s, VMT_UNIT_OP_START, false, report);
+}
+
+int vmt_units_start_stopped(vmt_units *s, vmt_units_report **report)
+{
+	return simple_op(s, VMT_UNIT_OP_START, true, report);
+}
+
+int vmt_units_stop(vmt_units *s, vmt_units_report **report)
+{
+	return simple_op(s, VMT_UNIT_OP_STOP, false, report);
+}
+
+int vmt_units_reset(vmt_units *s, vmt_units_report **report)
+{
+	return simple_op(s, VMT_UNIT_OP_RESET, false, report);
+}
+
+int vmt_units_save(vmt_units *s, vmt_snap_writer *w, vmt_units_report **out)
+{
+	vmt_units_report *rep = NULL;
+	vmt_unit **units = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!s || !w)
+		return -EINVAL;
+	r = begin(s, true);
+	if (r)
+		return r;
+	r = collect(s, VMT_UNIT_OP_SAVE, &units, &n);
+	if (!r) {
+		rep = report_new(units, n, n);
+		if (!rep)
+			r = -ENOMEM;
+	}
+	if (!r)
+		r = run_job(s, VMT_UNIT_OP_SAVE, units, n, rep, 0);
+	/*
+	 * Units saved into their own buffers concurrently; the sections go into
+	 * the snapshot in registration order so equal states give equal files.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		vmt_unit *u = units[i];
+		int ar;
+
+		if (!u->fw)
+			continue;
+		if (!r) {
+			ar = vmt_snap_writer_add(w, u->name, u->ops.save_version, u->fw);
+			if (ar < 0) {
+				struct vmt_unit_result *e = &rep->e[i];
+				char buf[VMT_ERROR_MSG_MAX];
+
+				snprintf(buf, sizeof(buf), "adding the section failed: %s",
+					 strerror(-ar));
+				e->status = VMT_UNIT_FAILED;
+				e->error = ar;
+				msg_dup(e, &rep->owned[i], buf);
+			}
+		}
+		u->fw = vmt_fields_writer_free(u->fw);
+	}
+	free(units);
+	end(s);
+	if (r) {
+		vmt_units_report_free(rep);
+		return r;
+	}
+	return report_finish(rep, out);
+}
+
+/* Sections that name no unit or name one twice; nothing has run yet. */
+static int match_sections(vmt_units *s, vmt_snap_reader *rd, vmt_units_report **bad)
+{
+	size_t ns = vmt_snap_reader_count(rd);
+	vmt_units_report *rep = NULL;
+	size_t nbad = 0;
+	int r;
+
+	for (size_t i = 0; i < ns; i++) {
+		struct vmt_snap_section sec;
+		const char *why = NULL;
+		vmt_unit *u;
+		int code = 0;
+
+		r = vmt_snap_reader_section(rd, i, &sec);
+		if (r)
+			return r;
+		u = lookup(s, sec.name, strlen(sec.name));
+		if (!u) {
+			code = -ENOENT;
+			why = "no unit of that name is registered";
+		} else if (u->has_section) {
+			code = -EBADMSG;
+			why = "the snapshot holds two sections of that unit";
+		} else {
+			u->section = sec;
+			u->has_section = true;
+			continue;
+		}
+		if (!rep) {
+			rep = calloc(1, sizeof(*rep));
+			if (rep) {
+				rep->e = calloc(ns, sizeof(*rep->e));
+				rep->owned = calloc(ns, sizeof(*rep->owned));
+			}
+			if (!rep || !rep->e || !rep->owned) {
+				vmt_units_report_free(rep);
+				return -ENOMEM;
+			}
+			rep->names = NULL;
+		}
+		{
+			struct vmt_unit_result *e = &rep->e[nbad];
+			size_t nl = strlen(sec.name);
+			char msg[160];
+			char *p;
+			int ml;
+
+			ml = snprintf(msg, sizeof(msg), "section %zu: %s", i, why);
+			/* The entry owns "name\0message\0" in one allocation. */
+			p = malloc(nl + 1 + (size_t)ml + 1);
+			if (!p) {
+				vmt_units_report_free(rep);
+				return -ENOMEM;
+			}
+			memcpy(p, sec.name, nl + 1);
+			memcpy(p + nl + 1, msg, (size_t)ml + 1);
+			rep->owned[nbad] = p;
+			e->unit = p;
+			e->msg = p + nl + 1;
+			e->op = VMT_UNIT_OP_RESTORE;
+			e->status = VMT_UNIT_FAILED;
+			e->error = code;
+			rep->n = ++nbad;
+		}
+	}
+	*bad = rep;
+	return 0;
+}
+
+int vmt_units_restore(vmt_units *s, vmt_snap_reader *rd, vmt_units_report **out)
+{
+	vmt_units_report *rep = NULL;
+	vmt_unit **units = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!s || !rd)
+		return -EINVAL;
+	r = begin(s, true);
+	if (r)
+		return r;
+	pthread_mutex_lock(&s->lock);
+	r = match_sections(s, rd, &rep);
+	pthread_mutex_unlock(&s->lock);
+	if (r || rep) {
+		end(s);
+		return r ? r : report_finish(rep, out);
+	}
+	r = collect(s, VMT_UNIT_OP_RESTORE, &units, &n);
+	if (!r) {
+		rep = report_new(units, n, 2 * n);
+		if (!rep)
+			r = -ENOMEM;
+	}
+	if (!r)
+		r = run_job(s, VMT_UNIT_OP_RESTORE, units, n, rep, 0);
+	if (!r) {
+		bool all_ok = true;
+
+		for (size_t i = 0; i < n; i++)
+			all_ok &= !failed(rep->e[i].status);
+		if (all_ok)
+			r = run_job(s, VMT_UNIT_OP_POST_RESTORE, units, n, rep, n);
+	}
+	free(units);
+	end(s);
+	if (r) {
+		vmt_units_report_free(rep);
+		return r;
+	}
+	return report_finish(rep, out);
+}
+
+/* ---- inspect ---- */
+
+static void json_names(FILE *out, vmt_unit *const *v, uint32_t n)
+{
+	fputc('[', out);
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(out, "%s\"%s\"", i ? "," : "", v[i]->name);
+	fputc(']', out);
+}
+
+int vmt_units_inspect(vmt_units *s, FILE *out)
+{
+	bool busy;
+
+	if (!s || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	busy = s->busy;
+	fprintf(out, "{\"running\":%s,\"operation\":", s->running ? "true" : "false");
+	if (s->job)
+		fprintf(out, "\"%s\"", op_names[s->job->op]);
+	else
+		fputs("null", out);
+	fputs(",\"units\":[", out);
+	for (vmt_unit *u = s->head; u; u = u->next) {
+		fprintf(out, "%s{\"name\":\"%s\",\"state\":\"%s\",\"depends_on\":",
+			u == s->head ? "" : ",", u->name,
+			u->state == VMT_UNIT_RUNNING ? "running" : "stopped");
+		json_names(out, u->deps, u->ndeps);
+		fputs(",\"dependents\":", out);
+		json_names(out, u->dents, u->ndents);
+		if (s->job)
+			fprintf(out, ",\"progress\":\"%s\"",
+				u->in_op ? progress_names[u->progress] : "idle");
+		else if (!busy && u->ops.inspect) {
+			fputs(",\"inspect\":", out);
+			u->ops.inspect(u->userdata, out);
+		}
+		fputc('}', out);
+	}
+	fputs("]}\n", out);
+	pthread_mutex_unlock(&s->lock);
+	if (fflush(out) != 0 || ferror(out))
+		return -EIO;
+	return 0;
+}
