@@ -21,5 +21,7 @@
 #include "snapshot.h"
 #include "units.h"
 #include "ptimer.h"
+#include "timerfd.h"
+#include "guest.h"
 
 #endif /* VMTIME_VMTIME_H */
