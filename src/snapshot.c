@@ -710,10 +710,12 @@ int vmt_snap_writer_add(vmt_snap_writer *w, const char *unit_name, uint32_t payl
 	size_t n;
 	int r;
 
-	if (!w || !fw || fw->owned || fw->depth)
+	if (!w || !fw || fw->owned)
 		return -EINVAL;
 	if (fw->err)
 		return fw->err;
+	if (fw->depth)
+		return -EINVAL;
 	r = sw_begin_section(w, unit_name, payload_version);
 	if (r < 0)
 		return r;
@@ -1004,8 +1006,7 @@ static int parse(vmt_snap_reader *r, struct vmt_error *err)
 
 	if (len < SNAP_MAGIC_LEN) {
 		if (!memcmp(d, SNAP_MAGIC, len))
-			return vmti_error(err, -ENODATA, "file truncated at byte %zu, inside the magic",
-					  len);
+			return vmti_error(err, -ENODATA, "offset %zu: file truncated inside the magic", len);
 		return vmti_error(err, -EBADMSG, "offset 0: not a vmtime snapshot (bad magic)");
 	}
 	if (memcmp(d, SNAP_MAGIC, SNAP_MAGIC_LEN)) {
@@ -1015,7 +1016,7 @@ static int parse(vmt_snap_reader *r, struct vmt_error *err)
 		return vmti_error(err, -EBADMSG, "offset 0: not a vmtime snapshot (bad magic)");
 	}
 	if (len < 12)
-		return vmti_error(err, -ENODATA, "file truncated at byte %zu, inside the header", len);
+		return vmti_error(err, -ENODATA, "offset %zu: file truncated inside the header", len);
 	/* The version is checked before anything else: another major may change all the rest. */
 	r->major = get16(d + 8);
 	r->minor = get16(d + 10);
@@ -1024,7 +1025,7 @@ static int parse(vmt_snap_reader *r, struct vmt_error *err)
 				  "offset 8: format version %u.%u, this reader knows %u.x", r->major,
 				  r->minor, VMT_SNAP_FORMAT_MAJOR);
 	if (len < 16)
-		return vmti_error(err, -ENODATA, "file truncated at byte %zu, inside the header", len);
+		return vmti_error(err, -ENODATA, "offset %zu: file truncated inside the header", len);
 	hlen = get32(d + 12);
 	if (hlen < SNAP_HEADER_LEN)
 		return vmti_error(err, -EBADMSG, "offset 12: header length %zu is below %u", hlen,
@@ -1033,7 +1034,7 @@ static int parse(vmt_snap_reader *r, struct vmt_error *err)
 		return vmti_error(err, -E2BIG, "offset 12: header length %zu is over the limit %u",
 				  hlen, SNAP_HEADER_MAX);
 	if (len < hlen)
-		return vmti_error(err, -ENODATA, "file truncated at byte %zu, inside the header", len);
+		return vmti_error(err, -ENODATA, "offset %zu: file truncated inside the header", len);
 	if (vmti_crc32c(0, d, hlen - 4) != get32(d + hlen - 4))
 		return vmti_error(err, -EBADMSG, "offset %zu: header CRC mismatch", hlen - 4);
 	count = get32(d + 16);
