@@ -1,0 +1,45 @@
+# The KVM example (examples/kvm-pit): a test guest assembled from source at
+# build time, the mini VMM with its userspace PIT on vmtime, and the KVM demo
+# linked into the vmtime tool.  Built on x86-64 Linux with <linux/kvm.h>;
+# elsewhere the tool keeps only the simulated demo.
+
+include(CheckIncludeFile)
+check_include_file(linux/kvm.h VMT_HAVE_LINUX_KVM_H)
+find_program(VMT_LD ld)
+
+set(KVMPIT_DIR ${CMAKE_SOURCE_DIR}/examples/kvm-pit)
+set(KVMPIT_OUT ${CMAKE_BINARY_DIR}/kvm-pit)
+
+# The PIT alone is portable; tests/test-pit.c drives it without KVM.
+add_library(kvmpit_pit STATIC ${KVMPIT_DIR}/pit.c)
+target_include_directories(kvmpit_pit PUBLIC ${KVMPIT_DIR})
+target_link_libraries(kvmpit_pit PUBLIC vmtime_static)
+if(TARGET test-pit)
+  target_link_libraries(test-pit PRIVATE kvmpit_pit)
+endif()
+
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64" AND VMT_HAVE_LINUX_KVM_H AND VMT_LD
+   AND EXISTS ${CMAKE_SOURCE_DIR}/examples/kvm-pit/demo.c AND EXISTS ${CMAKE_SOURCE_DIR}/examples/kvm-pit/main.c)
+  file(MAKE_DIRECTORY ${KVMPIT_OUT})
+
+  # guest.S -> guest.o (16-bit code in a 32-bit ELF) -> flat binary -> C array.
+  add_custom_command(
+    OUTPUT ${KVMPIT_OUT}/guest-bin.c
+    COMMAND ${CMAKE_C_COMPILER} -m32 -c -I${KVMPIT_DIR} ${KVMPIT_DIR}/guest.S
+            -o ${KVMPIT_OUT}/guest.o
+    COMMAND ${VMT_LD} -m elf_i386 -Ttext=0x1000 -e _start --oformat binary
+            -o ${KVMPIT_OUT}/guest.bin ${KVMPIT_OUT}/guest.o
+    COMMAND ${CMAKE_COMMAND} -DIN=${KVMPIT_OUT}/guest.bin -DOUT=${KVMPIT_OUT}/guest-bin.c
+            -P ${KVMPIT_DIR}/bin2c.cmake
+    DEPENDS ${KVMPIT_DIR}/guest.S ${KVMPIT_DIR}/guest-abi.h ${KVMPIT_DIR}/bin2c.cmake
+    COMMENT "Assembling the KVM test guest"
+    VERBATIM)
+
+  # The VMM and the demo.
+  add_library(kvmpit STATIC ${KVMPIT_DIR}/vmm.c ${KVMPIT_DIR}/demo.c ${KVMPIT_OUT}/guest-bin.c)
+  target_include_directories(kvmpit PUBLIC ${KVMPIT_DIR})
+  target_link_libraries(kvmpit PUBLIC kvmpit_pit vmtime_static Threads::Threads)
+
+  add_executable(kvm-pit-demo ${KVMPIT_DIR}/main.c)
+  target_link_libraries(kvm-pit-demo PRIVATE kvmpit)
+endif()
