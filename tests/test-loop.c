@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-loop.c - the loop's fd, cross-thread arming and waiting (VMT_TEST_THREADED).
+ *
+ * The real clock is the subject of a few cases here (the fd must become
+ * readable when a timer is due), so they sleep briefly; the rest is driven by
+ * a manual keeper.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vmtime/vmtime.h>
+
+#include "tests.h"
+
+static bool readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static atomic_int counter;
+
+static void count_cb(vmt_timer *t, uint64_t exp, void *ud)
+{
+	(void)t;
+	(void)ud;
+	atomic_fetch_add(&counter, (int)exp);
+}
+
+TEST(fd_readable_when_due_real_clock)
+{
+	vmt_keeper *k;
+	vmt_loop *l;
+	vmt_timer *t;
+	vmt_source *s;
+
+	ASSERT_OK(vmt_keeper_new(NULL, &k));
+	s = vmt_keeper_source(k);
+	ASSERT_OK(vmt_loop_new(s, &l));
+	ASSERT_OK(vmt_timer_new(l, VMT_CLOCK_HOST, count_cb, NULL, &t));
+	atomic_store(&counter, 0);
+	ASSERT_OK(vmt_loop_dispatch(l));
+	ASSERT_TRUE(!readable(vmt_loop_get_fd(l), 0));
+	ASSERT_OK(vmt_timer_arm_in(t, 20 * VMT_NS_PER_MS));
+	vmt_ns t0 = vmt_now(s, VMT_CLOCK_HOST);
+
+	ASSERT_OK(vmt_loop_dispatch(l));
+	int64_t to = vmt_loop_timeout_ns(l);
+
+	ASSERT_TRUE(to > 0 && to <= 20 * (int64_t)VMT_NS_PER_MS);
+	ASSERT_TRUE(readable(vmt_loop_get_fd(l), 2000));
+	ASSERT_UGE(vmt_now(s, VMT_CLOCK_HOST) - t0, 19 * VMT_NS_PER_MS);
+	ASSERT_EQ(vmt_loop_dispatch(l), 1);
+	ASSERT_EQ(atomic_load(&counter), 1);
+
+	/* A running VM-clock timer makes the fd readable at its VM deadline. */
+	vmt_timer *v;
+
+	ASSERT_OK(vmt_timer_new(l, VMT_CLOCK_VM, count_cb, NULL, &v));
+	ASSERT_OK(vmt_timer_arm(v, 10 * VMT_NS_PER_MS));
+	ASSERT_OK(vmt_loop_dispatch(l));
+	ASSERT_TRUE(!readable(vmt_loop_get_fd(l), 30)); /* stopped: never due */
+	ASSERT_OK(vmt_keeper_start(k));
+	ASSERT_TRUE(readable(vmt_loop_get_fd(l), 0)); /* the state change wakes the loop */
+	ASSERT_EQ(vmt_loop_dispatch(l), 0);
+	ASSERT_TRUE(readable(vmt_loop_get_fd(l), 2000));
+	ASSERT_EQ(vmt_loop_dispatch(l), 1);
+	ASSERT_UGE(vmt_now(s, VMT_CLOCK_VM), 10 * VMT_NS_PER_MS);
+	vmt_loop_free(l);
+	vmt_keeper_free(k);
+}
+
+TEST(arming_wakes_only_when_earlier)
+{
+	vmt_keeper *k;
+	vmt_loop *l;
+	vmt_timer *a, *b;
+
+	ASSERT_OK(vmt_keeper_new(NULL, &k));
+	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &l));
+	ASSERT_OK(vmt_timer_new(l, VMT_CLOCK_HOST, count_cb, NULL, &a));
+	ASSERT_OK(vmt_timer_new(l, VMT_CLOCK_HOST, count_cb, NULL, &b));
+	ASSERT_OK(vmt_loop_dispatch(l));
+	int fd = vmt_loop_get_fd(l);
+
+	/* No timer: the first arm must wake the loop to program its fd. */
+	ASSERT_OK(vmt_timer_arm_in(a, 3600 * VMT_NS_PER_SEC));
+	ASSERT_TRUE(readable(fd, 0));
+	ASSERT_OK(vmt_loop_dispatch(l));
+	ASSERT_TRUE(!readable(fd, 0));
+	/* Later than the planned wake-up: no wake (the device re-arm pattern). */
+	ASSERT_OK(vmt_timer_arm_in(b, 7200 * VMT_NS_PER_SEC));
+	ASSERT_OK(vmt_timer_arm_in(a, 5400 * VMT_NS_PER_SEC));
+	ASSERT_TRUE(!readable(fd, 0));
+	ASSERT_OK(vmt_loop_dispatch(l));
+	/* Earlier: wake. */
+	ASSERT_OK(vmt_timer_arm_in(b, 60 * VMT_NS_PER_SEC));
+	ASSERT_TRUE(readable(fd, 0));
+	vmt_loop_free(l);
+	vmt_keeper_free(k);
+}
+
+struct runner {
+	vmt_loop *loop;
+	pthread_t th;
+	int rc;
+};
+
+static void *run_thread(void *arg)
+{
+	struct runner *r = arg;
+
+	r->rc = vmt_loop_run(r->loop);
+	return NULL;
+}
+
+TEST(cross_thread_arm_cancel_and_quit)
+{
+	vmt_keeper *k;
+	struct runner r;
+	enum { N = 64 };
+	vmt_timer *t[N];
+
+	ASSERT_OK(vmt_keeper_new(NULL, &k));
+	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &r.loop));
+	atomic_store(&counter, 0);
+	for (int i = 0; i < N; i++)
+		ASSERT_OK(vmt_timer_new(r.loop, VMT_CLOCK_HOST, count_cb, NULL, &t[i]));
+	ASSERT_EQ(pthread_create(&r.th, NULL, run_thread, &r), 0);
+	/* Arm from this thread while the loop sleeps; half are cancelled. */
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < N; i++)
+			ASSERT_OK(vmt_timer_arm_in(t[i], (vmt_ns)(1 + i % 5) * VMT_NS_PER_MS));
+		for (int i = 0; i < N; i += 2)
+			ASSERT_OK(vmt_timer_cancel(t[i]));
+		sleep_ms(8);
+	}
+	for (int tries = 0; tries < 200 && atomic_load(&counter) < 20 * N / 2; tries++)
+		sleep_ms(5);
+	ASSERT_EQ(atomic_load(&counter), 20 * N / 2);
+	ASSERT_OK(vmt_loop_quit(r.loop));
+	pthread_join(r.th, NULL);
+	ASSERT_EQ(r.rc, 0);
+	vmt_loop_free(r.loop);
+	vmt_keeper_free(k);
+}
+
+static atomic_int in_cb, cb_done;
+
+static void slow_cb(vmt_timer *t, uint64_t exp, void *ud)
+{
+	(void)t;
+	(void)exp;
+	(void)ud;
+	atomic_store(&in_cb, 1);
+	sleep_ms(60);
+	atomic_store(&cb_done, 1);
+}
+
+TEST(cancel_sync_and_free_wait_for_a_running_callback)
+{
+	for (int use_free = 0; use_free < 2; use_free++) {
+		vmt_keeper *k;
+		struct runner r;
+		vmt_timer *t;
+
+		ASSERT_OK(vmt_keeper_new(NULL, &k));
+		ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &r.loop));
+		ASSERT_OK(vmt_timer_new(r.loop, VMT_CLOCK_HOST, slow_cb, NULL, &t));
+		atomic_store(&in_cb, 0);
+		atomic_store(&cb_done, 0);
+		ASSERT_EQ(pthread_create(&r.th, NULL, run_thread, &r), 0);
+		ASSERT_OK(vmt_timer_arm_periodic(t, vmt_now(vmt_keeper_source(k), VMT_CLOCK_HOST),
+						 VMT_NS_PER_MS, VMT_MISSED_COALESCE));
+		while (!atomic_load(&in_cb))
+			sleep_ms(1);
+		if (use_free) {
+			vmt_timer_free(t);
+		} else {
+			ASSERT_EQ(vmt_timer_cancel_sync(t), 1);
+			ASSERT_EQ(vmt_timer_pending(t), 0);
+		}
+		/* The callback finished before cancel_sync/free returned. */
+		ASSERT_EQ(atomic_load(&cb_done), 1);
+		ASSERT_OK(vmt_loop_quit(r.loop));
+		pthread_join(r.th, NULL);
+		vmt_loop_free(r.loop);
+		vmt_keeper_free(k);
+	}
+}
+
+/* Two threads hammer arm/cancel on shared timers while the loop dispatches. */
+struct hammer {
+	vmt_timer **t;
+	int n;
+	unsigned seed;
+	vmt_keeper *k;
+};
+
+static void *hammer_thread(void *arg)
+{
+	struct hammer *h = arg;
+
+	for (int i = 0; i < 20000; i++) {
+		h->seed = h->seed * 1103515245 + 12345;
+		vmt_timer *t = h->t[(h->seed >> 8) % (unsigned)h->n];
+
+		switch ((h->seed >> 4) % 4) {
+		case 0:
+			vmt_timer_cancel(t);
+			break;
+		case 1:
+			vmt_timer_arm_periodic(t, vmt_now(vmt_keeper_source(h->k), VMT_CLOCK_VM) + 1000,
+					       1000 + (h->seed % 5000), VMT_MISSED_CATCHUP);
+			break;
+		default:
+			vmt_timer_arm_in(t, (h->seed >> 12) % 20000);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void *advance_thread(void *arg)
+{
+	struct hammer *h = arg;
+
+	for (int i = 0; i < 3000; i++)
+		vmt_keeper_advance(h->k, 997);
+	return NULL;
+}
+
+TEST(concurrent_arm_cancel_while_dispatching)
+{
+	struct vmt_keeper_config cfg = VMT_KEEPER_CONFIG_INIT;
+	vmt_keeper *k;
+	struct runner r;
+	enum { N = 32 };
+	vmt_timer *t[N];
+	struct hammer h1, h2, ha;
+	pthread_t a, b, c;
+
+	cfg.mode = VMT_KEEPER_MANUAL;
+	ASSERT_OK(vmt_keeper_new(&cfg, &k));
+	ASSERT_OK(vmt_keeper_start(k));
+	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &r.loop));
+	for (int i = 0; i < N; i++)
+		ASSERT_OK(vmt_timer_new(r.loop, VMT_CLOCK_VM, count_cb, NULL, &t[i]));
+	ASSERT_EQ(pthread_create(&r.th, NULL, run_thread, &r), 0);
+	h1 = (struct hammer){ t, N, 1, k };
+	h2 = (struct hammer){ t, N, 2, k };
+	ha = (struct hammer){ t, N, 3, k };
+	pthread_create(&a, NULL, hammer_thread, &h1);
+	pthread_create(&b, NULL, hammer_thread, &h2);
+	pthread_create(&c, NULL, advance_thread, &ha);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	pthread_join(c, NULL);
+	/* Everything armed in the past fires promptly; the loop wakes for it. */
+	for (int i = 0; i < N; i++)
+		ASSERT_OK(vmt_timer_arm(t[i], 0));
+	for (int tries = 0; tries < 400; tries++) {
+		int pending = 0;
+
+		for (int i = 0; i < N; i++)
+			pending += vmt_timer_pending(t[i]);
+		if (!pending)
+			break;
+		sleep_ms(5);
+	}
+	for (int i = 0; i < N; i++)
+		ASSERT_EQ(vmt_timer_pending(t[i]), 0);
+	ASSERT_OK(vmt_loop_quit(r.loop));
+	pthread_join(r.th, NULL);
+	ASSERT_EQ(r.rc, 0);
+	vmt_loop_free(r.loop);
+	vmt_keeper_free(k);
+}
