@@ -127,10 +127,11 @@ int vmt_test_skipped;
 
 int main(int argc, char **argv)
 {
-	int passed = 0, failed = 0, skipped = 0;
+	/* volatile: modified between setjmp() and a longjmp() back to it. */
+	volatile int passed = 0, failed = 0, skipped = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (struct vmt_test_case *c = vmt_test_head; c; c = c->next) {
+	for (struct vmt_test_case *volatile c = vmt_test_head; c; c = c->next) {
 		if (argc > 1 && !strstr(c->name, argv[1]))
 			continue;
 		fprintf(stderr, "- %s\n", c->name);
