@@ -177,13 +177,13 @@ int vmt_guest_pvclock_update(const vmt_source *src, const struct vmt_guest_tsc *
 	if (s.stable)
 		flags |= VMT_PVCLOCK_TSC_STABLE_BIT;
 	/* The guest pairs these with its rmb()s: odd version, fields, even version. */
+	/* Release stores: the odd version is visible before any field changes. */
 	__atomic_store_n(&pv->version, v, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	__atomic_store_n(&pv->tsc_timestamp, f.tsc_timestamp, __ATOMIC_RELAXED);
-	__atomic_store_n(&pv->system_time, f.system_time, __ATOMIC_RELAXED);
-	__atomic_store_n(&pv->tsc_to_system_mul, f.tsc_to_system_mul, __ATOMIC_RELAXED);
-	__atomic_store_n(&pv->tsc_shift, f.tsc_shift, __ATOMIC_RELAXED);
-	__atomic_store_n(&pv->flags, flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&pv->tsc_timestamp, f.tsc_timestamp, __ATOMIC_RELEASE);
+	__atomic_store_n(&pv->system_time, f.system_time, __ATOMIC_RELEASE);
+	__atomic_store_n(&pv->tsc_to_system_mul, f.tsc_to_system_mul, __ATOMIC_RELEASE);
+	__atomic_store_n(&pv->tsc_shift, f.tsc_shift, __ATOMIC_RELEASE);
+	__atomic_store_n(&pv->flags, flags, __ATOMIC_RELEASE);
 	__atomic_store_n(&pv->version, v + 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -214,9 +214,8 @@ int vmt_guest_hv_tsc_page_update(const vmt_source *src, const struct vmt_guest_t
 	 */
 	seq = vmti_guest_hv_next_seq(__atomic_load_n(&pg->tsc_sequence, __ATOMIC_RELAXED));
 	__atomic_store_n(&pg->tsc_sequence, 0, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	__atomic_store_n(&pg->tsc_scale, scale, __ATOMIC_RELAXED);
-	__atomic_store_n(&pg->tsc_offset, offset, __ATOMIC_RELAXED);
+	__atomic_store_n(&pg->tsc_scale, scale, __ATOMIC_RELEASE);
+	__atomic_store_n(&pg->tsc_offset, offset, __ATOMIC_RELEASE);
 	__atomic_store_n(&pg->tsc_sequence, seq, __ATOMIC_RELEASE);
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "keeper-internal.h"
+#include "tsc.h"
 
 static int config_check(const struct vmt_keeper_config *cfg, struct vmt_keeper_config *out)
 {
@@ -98,9 +99,15 @@ int vmt_keeper_new(const struct vmt_keeper_config *cfg, vmt_keeper **ret)
 	k->src.keeper = k;
 	k->src.host_clock = c.host_clock;
 	k->src.host_clock_opaque = c.host_clock_opaque;
+	/* TSC mode: a calibration thread publishes and refreshes the TSC parameters. */
+	r = vmti_tsc_keeper_start(k);
+	if (r < 0)
+		goto fail_lock;
 	*ret = k;
 	return 0;
 
+fail_lock:
+	pthread_mutex_destroy(&k->lock);
 fail_map:
 	munmap(k->page, VMTI_PAGE_MAP_SIZE);
 fail_fd:
@@ -113,6 +120,7 @@ vmt_keeper *vmt_keeper_free(vmt_keeper *k)
 {
 	if (!k)
 		return NULL;
+	vmti_tsc_keeper_stop(k);
 	/* Attached readers keep their mapping: leave them a stopped, dead clock. */
 	if (VMTI_PAGE_GET(k->page, flags) & VMTI_PAGE_RUNNING)
 		vmt_keeper_stop(k);
