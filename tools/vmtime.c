@@ -14,6 +14,7 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "demo", cmd_demo, "run the main job: a VM whose timer device runs on vmtime" },
+	{ "snapshot", cmd_snapshot, "show or check a snapshot file" },
 };
 
 static void usage(FILE *f)
