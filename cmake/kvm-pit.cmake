@@ -38,7 +38,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64" AND VMT_HAVE_LINUX_KVM_H AND VM
   # The VMM and the demo.
   add_library(kvmpit STATIC ${KVMPIT_DIR}/vmm.c ${KVMPIT_DIR}/demo.c ${KVMPIT_OUT}/guest-bin.c)
   target_include_directories(kvmpit PUBLIC ${KVMPIT_DIR})
-  target_link_libraries(kvmpit PUBLIC kvmpit_pit vmtime_static Threads::Threads)
+  target_link_libraries(kvmpit PUBLIC kvmpit_pit vmtime_static Threads::Threads m)
 
   add_executable(kvm-pit-demo ${KVMPIT_DIR}/main.c)
   target_link_libraries(kvm-pit-demo PRIVATE kvmpit)

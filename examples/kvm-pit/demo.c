@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * demo.c - the KVM demo (see demo.h).
+ *
+ * Each VM here is a "machine": a keeper (the VM clock), a loop on its own
+ * thread (the PIT's timers), a units set (vmtime, pit, ram, irqchip, vcpu)
+ * and the KVM VM.  Every state change goes through the units set, never
+ * through the keeper or the vCPU directly, which is the point: stopping the
+ * set parks the vCPU and then freezes the clock, so nothing counts while
+ * the VM is paused.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vmtime/keeper.h>
+#include <vmtime/loop.h>
+#include <vmtime/snapshot.h>
+#include <vmtime/timer.h>
+#include <vmtime/units.h>
+
+#include "demo.h"
+#include "guest-abi.h"
+#include "vmm.h"
+
+/* Phase boundaries may split one tick each side. */
+#define TOLERANCE 2
+#define MEM_SIZE (4u << 20)
+
+struct machine {
+	vmt_keeper *k;
+	vmt_source *src;
+	vmt_loop *loop;
+	pthread_t loop_thread;
+	int loop_started;
+	vmt_units *units;
+	struct vmm *vm;
+	vmt_timer *stall;
+	vmt_ns stall_ns;
+};
+
+struct mark {
+	vmt_ns host;
+	vmt_ns vm;
+	struct guest_state g;
+	struct pit_stats ps;
+};
+
+struct row {
+	const char *phase;
+	double host_s;
+	double vm_s;
+	long long ticks;
+	long long expected;
+	long long diff;
+	long long lost;
+	int ok;
+	char check[160];
+};
+
+struct demo {
+	const struct kvm_demo_opts *o;
+	struct row rows[8];
+	int nrows;
+	int failed;
+	char snap_path[256];
+	char tmpdir[64];
+};
+
+static double pit_hz(void)
+{
+	return (double)PIT_FREQ_HZ / GUEST_PIT_DIVISOR;
+}
+
+static long long expected_ticks(vmt_ns vm_ns)
+{
+	return llround((double)vm_ns * 1e-9 * pit_hz());
+}
+
+static void *loop_main(void *arg)
+{
+	vmt_loop_run(arg);
+	return NULL;
+}
+
+/* The stall: a host-clock timer whose callback blocks the loop thread. */
+static void stall_cb(vmt_timer *t, uint64_t expirations, void *userdata)
+{
+	struct machine *m = userdata;
+	struct timespec ts = vmt_ns_to_timespec(m->stall_ns);
+
+	(void)t;
+	(void)expirations;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void machine_free(struct machine *m)
+{
+	if (!m)
+		return;
+	if (m->units && vmt_units_running(m->units) == 1)
+		vmt_units_stop(m->units, NULL);
+	vmt_units_free(m->units);
+	vmm_free(m->vm);
+	vmt_timer_free(m->stall);
+	if (m->loop_started) {
+		vmt_loop_quit(m->loop);
+		pthread_join(m->loop_thread, NULL);
+	}
+	vmt_loop_free(m->loop);
+	vmt_keeper_free(m->k);
+	free(m);
+}
+
+static int machine_new(struct machine **ret, struct vmt_error *err)
+{
+	struct vmt_keeper_config kc = VMT_KEEPER_CONFIG_INIT;
+	struct vmm_config vc;
+	struct machine *m;
+	int r;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	kc.mode = VMT_KEEPER_REAL;
+	kc.restore_policy = VMT_RESTORE_FREEZE;
+	if ((r = vmt_keeper_new(&kc, &m->k)) < 0) {
+		snprintf(err->msg, sizeof(err->msg), "vmt_keeper_new: %s", strerror(-r));
+		goto fail;
+	}
+	m->src = vmt_keeper_source(m->k);
+	if ((r = vmt_loop_new(m->src, &m->loop)) < 0) {
+		snprintf(err->msg, sizeof(err->msg), "vmt_loop_new: %s", strerror(-r));
+		goto fail;
+	}
+	if ((r = vmt_timer_new(m->loop, VMT_CLOCK_HOST, stall_cb, m, &m->stall)) < 0) {
+		snprintf(err->msg, sizeof(err->msg), "vmt_timer_new: %s", strerror(-r));
+		goto fail;
+	}
+	vmt_timer_set_name(m->stall, "demo-stall");
+	if ((r = vmt_units_new(&m->units)) < 0 || (r = vmt_keeper_add_unit(m->k, m->units, NULL)) < 0) {
+		snprintf(err->msg, sizeof(err->msg), "units: %s", strerror(-r));
+		goto fail;
+	}
+	/* Catch-up is what a guest that counts ticks needs; phase 6 compares. */
+	vc.loop = m->loop;
+	vc.policy = VMT_MISSED_CATCHUP;
+	vc.mem_size = MEM_SIZE;
+	if ((r = vmm_new(&vc, &m->vm, err)) < 0)
+		goto fail;
+	if ((r = vmm_add_units(m->vm, m->units)) < 0) {
+		snprintf(err->msg, sizeof(err->msg), "vmm_add_units: %s", strerror(-r));
+		goto fail;
+	}
+	r = -pthread_create(&m->loop_thread, NULL, loop_main, m->loop);
+	if (r < 0) {
+		snprintf(err->msg, sizeof(err->msg), "loop thread: %s", strerror(-r));
+		goto fail;
+	}
+	m->loop_started = 1;
+	*ret = m;
+	return 0;
+fail:
+	err->code = r;
+	machine_free(m);
+	return r;
+}
+
+static void take_mark(struct machine *m, struct mark *mk)
+{
+	mk->host = vmt_now(m->src, VMT_CLOCK_HOST);
+	mk->vm = vmt_now(m->src, VMT_CLOCK_VM);
+	vmm_guest_state(m->vm, &mk->g);
+	pit_get_stats(vmm_pit(m->vm), &mk->ps);
+}
+
+/* Report a units operation's failures, one line per unit. */
+static int units_op(struct demo *d, const char *what, int r, vmt_units_report *rep)
+{
+	if (r < 0) {
+		fprintf(stderr, "vmtime demo: %s failed: %s\n", what, strerror(-r));
+		for (size_t i = 0; i < vmt_units_report_count(rep); i++) {
+			const struct vmt_unit_result *e = vmt_units_report_entry(rep, i);
+
+			if (e->status == VMT_UNIT_FAILED || e->status == VMT_UNIT_SKIPPED)
+				fprintf(stderr, "  unit %s: %s: %s\n", e->unit,
+					vmt_unit_status_name(e->status), e->msg);
+		}
+	}
+	vmt_units_report_free(rep);
+	(void)d;
+	return r;
+}
+
+static int start(struct demo *d, struct machine *m)
+{
+	vmt_units_report *rep = NULL;
+
+	return units_op(d, "start", vmt_units_start(m->units, &rep), rep);
+}
+
+static int stop(struct demo *d, struct machine *m)
+{
+	vmt_units_report *rep = NULL;
+
+	return units_op(d, "stop", vmt_units_stop(m->units, &rep), rep);
+}
+
+static void progress(struct demo *d, struct machine *m, const char *label, const struct mark *from)
+{
+	struct guest_state rep;
+	struct mark now;
+
+	if (!d->o->progress)
+		return;
+	take_mark(m, &now);
+	vmm_last_report(m->vm, &rep);
+	fprintf(d->o->progress,
+		"\r  %-16s host %6.3f s  vm %6.3f s  guest ticks %6u (reported %6u)\033[K", label,
+		(double)(now.host - from->host) * 1e-9, (double)(now.vm - from->vm) * 1e-9,
+		now.g.ticks, rep.ticks);
+	fflush(d->o->progress);
+}
+
+/* Wait @ns of host time, updating the progress line; fails if the vCPU died. */
+static int wait_host(struct demo *d, struct machine *m, vmt_ns ns, const char *label,
+		     const struct mark *from)
+{
+	vmt_ns end = vmt_ns_add(vmt_now(m->src, VMT_CLOCK_HOST), ns), now;
+	char msg[128];
+	int r;
+
+	while ((now = vmt_now(m->src, VMT_CLOCK_HOST)) < end) {
+		vmt_ns step = end - now < 50 * VMT_NS_PER_MS ? end - now : 50 * VMT_NS_PER_MS;
+		struct timespec ts = vmt_ns_to_timespec(step);
+
+		nanosleep(&ts, NULL);
+		progress(d, m, label, from);
+		r = vmm_error(m->vm, msg, sizeof(msg));
+		if (r < 0) {
+			fprintf(stderr, "\nvmtime demo: the vCPU stopped: %s\n", msg);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void end_progress(struct demo *d)
+{
+	if (d->o->progress) {
+		fprintf(d->o->progress, "\r\033[K");
+		fflush(d->o->progress);
+	}
+}
+
+static struct row *add_row(struct demo *d, const char *phase, const struct mark *a,
+			   const struct mark *b)
+{
+	struct row *r = &d->rows[d->nrows++];
+
+	memset(r, 0, sizeof(*r));
+	r->phase = phase;
+	r->host_s = (double)(b->host - a->host) * 1e-9;
+	r->vm_s = (double)(b->vm - a->vm) * 1e-9;
+	r->ticks = (long long)b->g.ticks - a->g.ticks;
+	r->expected = expected_ticks(b->vm - a->vm);
+	r->diff = r->ticks - r->expected;
+	r->lost = (long long)(b->ps.lost - a->ps.lost);
+	r->ok = 1;
+	return r;
+}
+
+static void check(struct demo *d, struct row *r, int ok, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void check(struct demo *d, struct row *r, int ok, const char *fmt, ...)
+{
+	size_t len = strlen(r->check);
+	va_list ap;
+
+	if (len && len < sizeof(r->check) - 2) {
+		strcat(r->check, "; ");
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(r->check + len, sizeof(r->check) - len, fmt, ap);
+	va_end(ap);
+	if (!ok) {
+		r->ok = 0;
+		d->failed = 1;
+	}
+}
+
+static vmt_ns scaled(const struct demo *d, double seconds)
+{
+	return (vmt_ns)(seconds * d->o->scale * 1e9);
+}
+
+/* Run the VM for @ns of host time: start, wait, stop. */
+static int run_phase(struct demo *d, struct machine *m, const char *label, vmt_ns ns,
+		     struct mark *a, struct mark *b)
+{
+	int r;
+
+	take_mark(m, a);
+	if ((r = start(d, m)) < 0)
+		return r;
+	r = wait_host(d, m, ns, label, a);
+	if (stop(d, m) < 0 && r == 0)
+		r = -EIO;
+	take_mark(m, b);
+	end_progress(d);
+	return r;
+}
+
+/* Phase 6: a run during which the loop thread is stalled. */
+static int stall_phase(struct demo *d, struct machine *m, const char *label,
+		       enum vmt_missed policy)
+{
+	vmt_ns pre = scaled(d, 0.4), post = scaled(d, 0.6);
+	long long stall_ticks;
+	struct mark a, b;
+	struct row *row;
+	int r;
+
+	m->stall_ns = scaled(d, 0.2);
+	if (m->stall_ns < 20 * VMT_NS_PER_MS)
+		m->stall_ns = 20 * VMT_NS_PER_MS;
+	/* The catch-up backlog drains at about one tick per retry; give it room. */
+	if (post < m->stall_ns + 100 * VMT_NS_PER_MS)
+		post = m->stall_ns + 100 * VMT_NS_PER_MS;
+	pit_set_policy(vmm_pit(m->vm), policy);
+	take_mark(m, &a);
+	if ((r = start(d, m)) < 0)
+		return r;
+	r = wait_host(d, m, pre, label, &a);
+	if (r == 0) {
+		vmt_timer_arm(m->stall, vmt_now(m->src, VMT_CLOCK_HOST));
+		r = wait_host(d, m, post, label, &a);
+	}
+	if (stop(d, m) < 0 && r == 0)
+		r = -EIO;
+	take_mark(m, &b);
+	end_progress(d);
+	if (r < 0)
+		return r;
+	row = add_row(d, label, &a, &b);
+	stall_ticks = expected_ticks(m->stall_ns);
+	if (policy == VMT_MISSED_CATCHUP) {
+		check(d, row, llabs(row->diff) <= TOLERANCE && b.ps.backlog == 0,
+		      "catch-up: no tick lost across a %lld-tick stall (|diff| <= %d, backlog %llu)",
+		      stall_ticks, TOLERANCE, (unsigned long long)b.ps.backlog);
+	} else {
+		/* Not a failure of vmtime: it shows that the stall happened. */
+		check(d, row, row->lost >= stall_ticks / 2,
+		      "coalesce: the stall cost about %lld ticks (lost %lld)", stall_ticks,
+		      row->lost);
+	}
+	return 0;
+}
+
+static int save_snapshot(struct demo *d, struct machine *m, struct mark *saved)
+{
+	vmt_units_report *rep = NULL;
+	struct vmt_error err = { 0 };
+	vmt_snap_writer *w = NULL;
+	struct mark a, b;
+	struct row *row;
+	int r;
+
+	take_mark(m, &a);
+	r = vmt_snap_writer_new(&w);
+	if (r >= 0)
+		r = units_op(d, "save", vmt_units_save(m->units, w, &rep), rep);
+	if (r >= 0) {
+		r = vmt_snap_writer_save(w, d->snap_path, &err);
+		if (r < 0)
+			fprintf(stderr, "vmtime demo: writing %s: %s\n", d->snap_path, err.msg);
+	}
+	vmt_snap_writer_free(w);
+	take_mark(m, &b);
+	*saved = b;
+	if (r < 0)
+		return r;
+	row = add_row(d, "save", &a, &b);
+	check(d, row, row->ticks == 0 && row->vm_s == 0,
+	      "saved at tick %u, VM time %.6f s", b.g.ticks, (double)b.vm * 1e-9);
+	return 0;
+}
+
+static int restore_snapshot(struct demo *d, struct machine **mp, const struct mark *saved)
+{
+	vmt_units_report *rep = NULL;
+	struct vmt_error err = { 0 };
+	vmt_snap_reader *rd = NULL;
+	struct machine *m;
+	struct mark a, b, c;
+	struct row *row;
+	int r;
+
+	/* Throw the VM away: a new keeper, loop, units set and KVM VM. */
+	machine_free(*mp);
+	*mp = NULL;
+	r = machine_new(mp, &err);
+	if (r < 0) {
+		fprintf(stderr, "vmtime demo: new VM: %s\n", err.msg);
+		return r;
+	}
+	m = *mp;
+	r = vmt_snap_reader_open(d->snap_path, &rd, &err);
+	if (r < 0) {
+		fprintf(stderr, "vmtime demo: reading %s: %s\n", d->snap_path, err.msg);
+		return r;
+	}
+	r = units_op(d, "restore", vmt_units_restore(m->units, rd, &rep), rep);
+	vmt_snap_reader_free(rd);
+	if (r < 0)
+		return r;
+	take_mark(m, &a);
+	r = run_phase(d, m, "restore+run", scaled(d, 1.0), &b, &c);
+	if (r < 0)
+		return r;
+	row = add_row(d, "restore+run", &b, &c);
+	check(d, row, a.g.ticks == saved->g.ticks && a.g.csum == saved->g.csum,
+	      "restored at tick %u (saved %u), checksum %s", a.g.ticks, saved->g.ticks,
+	      a.g.csum == saved->g.csum ? "equal" : "differs");
+	check(d, row, a.vm == saved->vm, "VM time resumed at %.6f s (saved %.6f s)",
+	      (double)a.vm * 1e-9, (double)saved->vm * 1e-9);
+	check(d, row, llabs(row->diff) <= TOLERANCE, "|diff| <= %d", TOLERANCE);
+	return 0;
+}
+
+static void print_table(struct demo *d, const struct mark *end)
+{
+	FILE *f = d->o->out;
+
+	if (d->o->json) {
+		fprintf(f, "{\n  \"guest\": \"kvm\",\n  \"pit_hz\": %.3f,\n  \"tolerance\": %d,\n",
+			pit_hz(), TOLERANCE);
+		fprintf(f, "  \"final\": {\"ticks\": %u, \"csum\": %u, \"pit_reads\": %u, "
+			   "\"bad_reads\": %u},\n",
+			end->g.ticks, end->g.csum, end->g.reads, end->g.bad);
+		fprintf(f, "  \"phases\": [\n");
+		for (int i = 0; i < d->nrows; i++) {
+			struct row *r = &d->rows[i];
+
+			fprintf(f,
+				"    {\"phase\": \"%s\", \"host_s\": %.6f, \"vm_s\": %.6f, "
+				"\"ticks\": %lld, \"expected\": %lld, \"diff\": %lld, \"lost\": %lld, "
+				"\"ok\": %s, \"check\": \"%s\"}%s\n",
+				r->phase, r->host_s, r->vm_s, r->ticks, r->expected, r->diff, r->lost,
+				r->ok ? "true" : "false", r->check, i + 1 < d->nrows ? "," : "");
+		}
+		fprintf(f, "  ],\n  \"ok\": %s\n}\n", d->failed ? "false" : "true");
+		return;
+	}
+	fprintf(f, "\nvmtime demo: KVM guest, PIT channel 0 at %.3f Hz on the VM clock\n\n",
+		pit_hz());
+	fprintf(f, "%-16s %9s %9s %8s %9s %6s %6s  %s\n", "phase", "host s", "VM s", "ticks",
+		"expected", "diff", "lost", "check");
+	for (int i = 0; i < d->nrows; i++) {
+		struct row *r = &d->rows[i];
+
+		fprintf(f, "%-16s %9.3f %9.3f %8lld %9lld %+6lld %6lld  %s %s\n", r->phase,
+			r->host_s, r->vm_s, r->ticks, r->expected, r->diff, r->lost,
+			r->ok ? "ok" : "FAIL", r->check);
+	}
+	fprintf(f, "\nguest: %u ticks, checksum %08x, %u PIT reads, %u bad\n", end->g.ticks,
+		end->g.csum, end->g.reads, end->g.bad);
+	fprintf(f, "%s\n", d->failed ? "FAILED" : "all checks passed");
+}
+
+static int run_all(struct demo *d)
+{
+	struct vmt_error err = { 0 };
+	struct machine *m = NULL;
+	struct mark a, b, saved, end;
+	struct guest_state rep;
+	struct row *row;
+	char msg[128];
+	int r;
+
+	r = machine_new(&m, &err);
+	if (r < 0) {
+		fprintf(stderr, "vmtime demo: creating the VM: %s\n", err.msg);
+		return 2;
+	}
+
+	/* 1. Boot and run. */
+	if ((r = run_phase(d, m, "boot+run", scaled(d, 2.0), &a, &b)) < 0)
+		goto out;
+	row = add_row(d, "boot+run", &a, &b);
+	check(d, row, llabs(row->diff) <= TOLERANCE, "|diff| <= %d", TOLERANCE);
+	check(d, row, row->ticks > 0, "the guest counts ticks");
+
+	/* 2. Pause: the clock is stopped, the vCPU parked. */
+	take_mark(m, &a);
+	if ((r = wait_host(d, m, scaled(d, 1.5), "pause", &a)) < 0)
+		goto out;
+	take_mark(m, &b);
+	end_progress(d);
+	row = add_row(d, "pause", &a, &b);
+	check(d, row, row->ticks == 0 && b.vm == a.vm, "the pause adds 0 ticks and 0 VM time");
+
+	/* 3. Resume: no burst of the ticks the pause would have had. */
+	if ((r = run_phase(d, m, "resume", scaled(d, 1.0), &a, &b)) < 0)
+		goto out;
+	row = add_row(d, "resume", &a, &b);
+	check(d, row, llabs(row->diff) <= TOLERANCE, "|diff| <= %d (no burst after the pause)",
+	      TOLERANCE);
+
+	/* 4. Save; 5. restore into a fresh VM and run. */
+	if ((r = save_snapshot(d, m, &saved)) < 0)
+		goto out;
+	if ((r = restore_snapshot(d, &m, &saved)) < 0)
+		goto out;
+
+	/* 6. Stall the timer thread under both policies. */
+	if ((r = stall_phase(d, m, "stall/coalesce", VMT_MISSED_COALESCE)) < 0)
+		goto out;
+	if ((r = stall_phase(d, m, "stall/catch-up", VMT_MISSED_CATCHUP)) < 0)
+		goto out;
+
+	take_mark(m, &end);
+	vmm_last_report(m->vm, &rep);
+	row = &d->rows[d->nrows - 1];
+	check(d, row, end.g.csum == guest_expected_csum(end.g.ticks) && end.g.bad == 0 &&
+			      rep.csum == guest_expected_csum(rep.ticks) && rep.reads > 0,
+	      "guest checksum and PIT reads consistent");
+	print_table(d, &end);
+out:
+	end_progress(d);
+	if (r < 0 && m && vmm_error(m->vm, msg, sizeof(msg)) < 0)
+		fprintf(stderr, "vmtime demo: vCPU: %s\n", msg);
+	machine_free(m);
+	if (r < 0)
+		return 2;
+	return d->failed ? 1 : 0;
+}
+
+int kvm_demo_run(const struct kvm_demo_opts *o)
+{
+	struct demo d;
+	char why[160];
+	int r;
+
+	if (!o || !o->out || !(o->scale > 0))
+		return 2;
+	if (vmm_probe(why, sizeof(why)) < 0) {
+		fprintf(stderr, "vmtime demo: KVM is not usable here: %s\n", why);
+		return KVM_DEMO_UNAVAILABLE;
+	}
+	memset(&d, 0, sizeof(d));
+	d.o = o;
+	if (o->snapshot) {
+		snprintf(d.snap_path, sizeof(d.snap_path), "%s", o->snapshot);
+	} else {
+		snprintf(d.tmpdir, sizeof(d.tmpdir), "/tmp/vmtime-demo-XXXXXX");
+		if (!mkdtemp(d.tmpdir)) {
+			fprintf(stderr, "vmtime demo: mkdtemp: %s\n", strerror(errno));
+			return 2;
+		}
+		snprintf(d.snap_path, sizeof(d.snap_path), "%s/vm.snap", d.tmpdir);
+	}
+	r = run_all(&d);
+	if (!o->snapshot) {
+		unlink(d.snap_path);
+		rmdir(d.tmpdir);
+	}
+	return r;
+}
+
+int kvm_demo_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "duration-scale", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "snapshot", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kvm_demo_opts o = { .scale = 1.0, .out = stdout };
+	char *end;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o.scale = strtod(optarg, &end);
+			if (*end || !(o.scale > 0) || o.scale > 100) {
+				fprintf(stderr, "vmtime demo: bad --duration-scale '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'j':
+			o.json = 1;
+			break;
+		case 'o':
+			o.snapshot = optarg;
+			break;
+		case 'h':
+			printf("usage: %s [--duration-scale X] [--json] [--snapshot PATH]\n", argv[0]);
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (isatty(STDERR_FILENO))
+		o.progress = stderr;
+	return kvm_demo_run(&o);
+}

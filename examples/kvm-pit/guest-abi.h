@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guest-abi.h - what the test guest and the VMM agree on: where the guest
+ * is loaded, where it keeps its state, and the ports it reports on.
+ *
+ * Included by guest.S (through the C preprocessor) and by the VMM, so only
+ * plain #defines may live here.
+ */
+#ifndef KVMPIT_GUEST_ABI_H
+#define KVMPIT_GUEST_ABI_H
+
+/* The guest runs in 16-bit real mode with every segment at 0. */
+#define GUEST_LOAD_ADDR 0x1000
+#define GUEST_STACK_TOP 0x7000
+
+/*
+ * The guest's state block (four 32-bit little-endian words): the VMM reads
+ * it from guest RAM while the vCPU is parked, which is exact at a phase
+ * boundary, whereas the port reports below lag by up to a report interval.
+ */
+#define GUEST_STATE_ADDR 0x0600
+#define GUEST_OFF_TICKS 0 /* IRQ0 handler invocations */
+#define GUEST_OFF_CSUM 4  /* rol(csum, 5) ^ ticks, updated on every tick */
+#define GUEST_OFF_READS 8 /* PIT counter reads done by the main loop */
+#define GUEST_OFF_BAD 12  /* reads outside [1, divisor]: an emulation bug */
+
+/* Debug ports, written with 32-bit OUT: ticks, then checksum, then bad reads. */
+#define GUEST_PORT_TICKS 0x500
+#define GUEST_PORT_CSUM 0x504
+#define GUEST_PORT_BAD 0x508
+
+/* The guest reports every GUEST_REPORT_EVERY ticks (keeps exits low). */
+#define GUEST_REPORT_EVERY 8
+
+/* PIT channel 0 divisor the guest programs: 1193182 Hz / 1193 ~ 1000.15 Hz. */
+#define GUEST_PIT_DIVISOR 1193
+
+/* The vector the guest remaps IRQ0 to. */
+#define GUEST_IRQ0_VECTOR 0x20
+
+#endif /* KVMPIT_GUEST_ABI_H */
