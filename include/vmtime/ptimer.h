@@ -296,9 +296,10 @@ VMT_EXPORT vmt_ns vmt_ptimer_next_event(vmt_ptimer *pt);
  * @w: the fields writer of the timer's owner (a unit's save callback)
  * @id: the field id of the group, chosen by the owner among its own fields
  *
- * Saves mode, policy, limit, count, period with its fraction, and the last
- * and next events relative to the current time of the timer's clock, so a
- * restore resumes the count exactly even if the clock's value changed.
+ * Saves mode, policy, limit, count, period with its fraction, and the start
+ * and length of the current run with the start relative to the current time
+ * of the timer's clock, so a restore resumes the count exactly even on a
+ * clock that reads another value.
  *
  * Context: any thread, outside a transaction of @pt (the saved state must
  * not include half-applied changes).
