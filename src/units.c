@@ -127,6 +127,13 @@ struct job {
 	size_t remaining;
 	struct vmt_unit_result *res;	/* res[u->idx] */
 	char **owned;
+
+	/* Save: sections are committed in registration order (see commit()). */
+	vmt_snap_writer *sw;
+	size_t commit;		/* index of the next unit to commit */
+	bool committing;	/* a thread is in commit() */
+	vmt_fields_writer **pool; /* reset writers for reuse */
+	size_t npool;
 };
 
 static const char *const op_names[] = {
@@ -776,24 +783,85 @@ const struct vmt_unit_result *vmt_units_report_find(const vmt_units_report *rep,
 
 /* ---- running an operation ---- */
 
-static int run_save(vmt_unit *u, struct vmt_error *err)
+/*
+ * Each unit saves into its own fields writer, so units save concurrently.
+ * Writers are recycled through the job's pool: a unit's payload is copied
+ * into the snapshot as soon as every unit before it has been committed, and
+ * its writer (with its grown buffer) goes to the next unit.  Allocating a
+ * fresh writer per unit costs page faults on every save of a large set.
+ */
+static int run_save(vmt_units *s, struct job *j, vmt_unit *u, struct vmt_error *err)
 {
+	vmt_fields_writer *fw = NULL;
 	int r;
 
 	if (!u->ops.save)
 		return RUN_NO_STATE;
-	r = vmt_fields_writer_new(&u->fw);
-	if (r)
+	pthread_mutex_lock(&s->lock);
+	if (j->npool)
+		fw = j->pool[--j->npool];
+	pthread_mutex_unlock(&s->lock);
+	if (!fw && (r = vmt_fields_writer_new(&fw)) < 0)
 		return vmti_error(err, r, "no memory for the saved state");
-	r = u->ops.save(u->userdata, u->fw, err);
-	if (r >= 0 && (r = vmt_fields_writer_error(u->fw)) < 0)
+	r = u->ops.save(u->userdata, fw, err);
+	if (r >= 0 && (r = vmt_fields_writer_error(fw)) < 0)
 		vmti_error(err, r, "writing a field failed: %s", strerror(-r));
-	if (r < 0)
-		u->fw = vmt_fields_writer_free(u->fw);
-	return r < 0 ? r : 0;
+	if (r < 0) {
+		vmt_fields_writer_reset(fw);
+		pthread_mutex_lock(&s->lock);
+		j->pool[j->npool++] = fw;
+		pthread_mutex_unlock(&s->lock);
+		return r;
+	}
+	u->fw = fw;
+	return 0;
 }
 
-static int run_unit(struct job *j, vmt_unit *u, struct vmt_error *err)
+/*
+ * Append the saved units at the commit cursor to the snapshot, in
+ * registration order, so equal states give equal files whatever the
+ * threads did.  One thread commits at a time, with the lock released while
+ * it copies; units finishing meanwhile are picked up by its loop.
+ */
+static void commit(vmt_units *s, struct job *j)
+{
+	if (j->committing)
+		return;
+	j->committing = true;
+	while (j->commit < j->n) {
+		vmt_unit *u = j->units[j->commit];
+		struct vmt_unit_result *e = &j->res[j->commit];
+		char **owned = &j->owned[j->commit];
+		vmt_fields_writer *fw;
+		int r;
+
+		/* u->fw belongs to the unit's thread until it completed. */
+		if (u->progress != PROG_DONE && u->progress != PROG_FAILED)
+			break;
+		fw = u->fw;
+		j->commit++;
+		if (!fw)
+			continue;
+		u->fw = NULL;
+		pthread_mutex_unlock(&s->lock);
+		r = vmt_snap_writer_add(j->sw, u->name, u->ops.save_version, fw);
+		vmt_fields_writer_reset(fw);
+		pthread_mutex_lock(&s->lock);
+		j->pool[j->npool++] = fw;
+		if (r < 0) {
+			char buf[VMT_ERROR_MSG_MAX];
+
+			snprintf(buf, sizeof(buf), "adding the section failed: %s", strerror(-r));
+			e->status = VMT_UNIT_FAILED;
+			e->error = r;
+			msg_dup(e, owned, buf);
+			u->progress = PROG_FAILED;
+		}
+	}
+	j->committing = false;
+}
+
+static int run_unit(vmt_units *s, struct job *j, vmt_unit *u, struct vmt_error *err)
 {
 	void *ud = u->userdata;
 
@@ -809,7 +877,7 @@ static int run_unit(struct job *j, vmt_unit *u, struct vmt_error *err)
 	case VMT_UNIT_OP_RESET:
 		return u->ops.reset ? u->ops.reset(ud, err) : 0;
 	case VMT_UNIT_OP_SAVE:
-		return run_save(u, err);
+		return run_save(s, j, u, err);
 	case VMT_UNIT_OP_RESTORE:
 		if (!u->has_section)
 			return RUN_NO_STATE;
@@ -885,6 +953,8 @@ static void complete(vmt_units *s, struct job *j, vmt_unit *u, int r, const stru
 		if (--w->pending == 0)
 			queue_push(j, w);
 	}
+	if (j->op == VMT_UNIT_OP_SAVE)
+		commit(s, j);
 	if (--j->remaining == 0)
 		pthread_cond_broadcast(&s->cond);
 }
@@ -904,7 +974,7 @@ static void work_one(vmt_units *s, struct job *j)
 		pthread_cond_signal(&s->cond);
 	u->progress = PROG_RUNNING;
 	pthread_mutex_unlock(&s->lock);
-	r = run_unit(j, u, &err);
+	r = run_unit(s, j, u, &err);
 	pthread_mutex_lock(&s->lock);
 	complete(s, j, u, r, &err);
 }
@@ -971,7 +1041,7 @@ static int collect(vmt_units *s, enum vmt_unit_op op, vmt_unit ***out, size_t *n
  * of @rep.  The set is claimed (busy), so the graph cannot change.
  */
 static int run_job(vmt_units *s, enum vmt_unit_op op, vmt_unit **units, size_t n,
-		   vmt_units_report *rep, size_t base)
+		   vmt_units_report *rep, size_t base, vmt_snap_writer *sw)
 {
 	struct job j = {
 		.op = op,
@@ -979,6 +1049,7 @@ static int run_job(vmt_units *s, enum vmt_unit_op op, vmt_unit **units, size_t n
 		.n = n,
 		.res = rep->e + base,
 		.owned = rep->owned + base,
+		.sw = sw,
 		.remaining = n,
 	};
 
@@ -1002,8 +1073,13 @@ static int run_job(vmt_units *s, enum vmt_unit_op op, vmt_unit **units, size_t n
 	if (n == 0)
 		return 0;
 	j.queue = malloc(n * sizeof(*j.queue));
-	if (!j.queue)
+	/* At most one writer per unit is ever out of the pool. */
+	if (j.queue && sw)
+		j.pool = malloc(n * sizeof(*j.pool));
+	if (!j.queue || (sw && !j.pool)) {
+		free(j.queue);
 		return -ENOMEM;
+	}
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
@@ -1042,6 +1118,9 @@ static int run_job(vmt_units *s, enum vmt_unit_op op, vmt_unit **units, size_t n
 		units[i]->progress = PROG_IDLE;
 	}
 	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < j.npool; i++)
+		vmt_fields_writer_free(j.pool[i]);
+	free(j.pool);
 	free(j.queue);
 	return 0;
 }
@@ -1084,7 +1163,7 @@ static int simple_op(vmt_units *s, enum vmt_unit_op op, bool only_if_running,
 			r = -ENOMEM;
 	}
 	if (!r)
-		r = run_job(s, op, units, n, rep, 0);
+		r = run_job(s, op, units, n, rep, 0, NULL);
 	free(units);
 	if (r) {
 		vmt_units_report_free(rep);
@@ -1140,32 +1219,7 @@ int vmt_units_save(vmt_units *s, vmt_snap_writer *w, vmt_units_report **out)
 			r = -ENOMEM;
 	}
 	if (!r)
-		r = run_job(s, VMT_UNIT_OP_SAVE, units, n, rep, 0);
-	/*
-	 * Units saved into their own buffers concurrently; the sections go into
-	 * the snapshot in registration order so equal states give equal files.
-	 */
-	for (size_t i = 0; i < n; i++) {
-		vmt_unit *u = units[i];
-		int ar;
-
-		if (!u->fw)
-			continue;
-		if (!r) {
-			ar = vmt_snap_writer_add(w, u->name, u->ops.save_version, u->fw);
-			if (ar < 0) {
-				struct vmt_unit_result *e = &rep->e[i];
-				char buf[VMT_ERROR_MSG_MAX];
-
-				snprintf(buf, sizeof(buf), "adding the section failed: %s",
-					 strerror(-ar));
-				e->status = VMT_UNIT_FAILED;
-				e->error = ar;
-				msg_dup(e, &rep->owned[i], buf);
-			}
-		}
-		u->fw = vmt_fields_writer_free(u->fw);
-	}
+		r = run_job(s, VMT_UNIT_OP_SAVE, units, n, rep, 0, w);
 	free(units);
 	end(s);
 	if (r) {
@@ -1271,14 +1325,14 @@ int vmt_units_restore(vmt_units *s, vmt_snap_reader *rd, vmt_units_report **out)
 			r = -ENOMEM;
 	}
 	if (!r)
-		r = run_job(s, VMT_UNIT_OP_RESTORE, units, n, rep, 0);
+		r = run_job(s, VMT_UNIT_OP_RESTORE, units, n, rep, 0, NULL);
 	if (!r) {
 		bool all_ok = true;
 
 		for (size_t i = 0; i < n; i++)
 			all_ok &= !failed(rep->e[i].status);
 		if (all_ok)
-			r = run_job(s, VMT_UNIT_OP_POST_RESTORE, units, n, rep, n);
+			r = run_job(s, VMT_UNIT_OP_POST_RESTORE, units, n, rep, n, NULL);
 	}
 	free(units);
 	end(s);

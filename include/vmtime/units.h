@@ -352,8 +352,10 @@ VMT_EXPORT int vmt_units_reset(vmt_units *units, vmt_units_report **report);
  *	it, with the unit's save_version
  * @report: where the report is written (NULL: not wanted)
  *
- * Units save concurrently, in any order.  A unit that fails leaves no
- * section; the snapshot should then not be committed.
+ * Units save concurrently, in any order, each into its own buffer; the
+ * sections are appended to @w in registration order, so equal states give
+ * equal files.  A unit that fails leaves no section; the snapshot should then
+ * not be saved to disk.
  *
  * Return: 0, a unit's errno, or see the shared contract above (-EBUSY if
  * the set runs).
@@ -476,7 +478,8 @@ VMT_EXPORT const char *vmt_unit_status_name(enum vmt_unit_status status);
  * @units: the set
  * @ret: where the unit is written, only on success (may be NULL)
  *
- * start/stop/reset start, stop and zero the VM clock.  Save writes the VM
+ * start and stop start and stop the VM clock; reset sets it back to the
+ * keeper's &vmt_keeper_config.initial_vm_time (0 by default).  Save writes the VM
  * time, the wall time at the save and the restore policy; saving a running
  * clock fails with -EBUSY.  Restore sets the VM time to the saved value
  * (VMT_RESTORE_FREEZE) or to saved + max(0, wall now - wall at save)
