@@ -978,3 +978,79 @@ TEST(many_units_concurrent_layers)
 	free(buf);
 	vmt_units_free(s);
 }
+
+TEST(save_order_is_registration_order)
+{
+	enum { N = 12 };
+	static struct tu t[N];
+	vmt_units *s = new_set();
+	vmt_snap_reader *rd;
+	void *buf;
+
+	memset(t, 0, sizeof(t));
+	for (int i = 0; i < N; i++) {
+		char n[8];
+
+		/* The first unit is slow: the others finish (and wait) before it. */
+		snprintf(n, sizeof(n), "s%d", i);
+		t[i].delay_us = i == 0 ? 50000 : 0;
+		t[i].value = (uint64_t)i;
+		add(s, n, &t[i], NULL);
+	}
+	rd = save_to_reader(s, &buf);
+	ASSERT_EQ(vmt_snap_reader_count(rd), N);
+	ASSERT_GT(atomic_load(&t[0].end), atomic_load(&t[N - 1].end));
+	for (int i = 0; i < N; i++) {
+		struct vmt_snap_section sec;
+		char n[8];
+		uint64_t v;
+
+		snprintf(n, sizeof(n), "s%d", i);
+		ASSERT_OK(vmt_snap_reader_section(rd, (size_t)i, &sec));
+		ASSERT_STREQ(sec.name, n);
+		ASSERT_OK(vmt_fields_get_u64(&sec.fields, 1, &v));
+		ASSERT_UEQ(v, i);
+	}
+	vmt_snap_reader_free(rd);
+	free(buf);
+	vmt_units_free(s);
+}
+
+TEST(start_stopped_respects_running_and_new_units)
+{
+	struct tu old = { 0 }, dep = { 0 }, leaf = { 0 };
+	vmt_units *s = new_set();
+	vmt_snap_reader *rd;
+	void *buf;
+	FILE *ro;
+
+	add(s, "old", &old, NULL);
+	ASSERT_OK(vmt_units_start(s, NULL));
+	/* Two late units: leaf depends on the running old unit and on dep. */
+	add(s, "leaf", &leaf, NULL);
+	add(s, "dep", &dep, NULL);
+	ASSERT_OK(vmt_unit_depends_on(leaf.unit, old.unit));
+	ASSERT_OK(vmt_unit_depends_on(leaf.unit, dep.unit));
+	ASSERT_OK(vmt_units_start_stopped(s, NULL));
+	ASSERT_EQ(atomic_load(&old.calls), 1); /* not started twice */
+	ASSERT_LT(atomic_load(&dep.end), atomic_load(&leaf.begin));
+	ASSERT_EQ(vmt_unit_state(leaf.unit), VMT_UNIT_RUNNING);
+
+	/* Restore needs a stopped set. */
+	rd = snapshot_of((const char *const[]){ "old" }, 1, &buf);
+	ASSERT_ERR(vmt_units_restore(s, rd, NULL), -EBUSY);
+	ASSERT_OK(vmt_units_stop(s, NULL));
+	ASSERT_LT(atomic_load(&leaf.end), atomic_load(&old.begin));
+	ASSERT_LT(atomic_load(&leaf.end), atomic_load(&dep.begin));
+	ASSERT_OK(vmt_units_restore(s, rd, NULL));
+	ASSERT_UEQ(old.value, 9);
+	vmt_snap_reader_free(rd);
+	free(buf);
+
+	/* A stream that cannot be written: -EIO. */
+	ro = fopen("/dev/null", "r");
+	ASSERT_TRUE(ro != NULL);
+	ASSERT_ERR(vmt_units_inspect(s, ro), -EIO);
+	fclose(ro);
+	vmt_units_free(s);
+}
