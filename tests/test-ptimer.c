@@ -1398,3 +1398,58 @@ TEST(transaction_is_a_lock)
 	vmt_ptimer_free(r.pt);
 	env_fini(&e);
 }
+
+/* A vCPU thread programs the timer while the loop thread delivers expiries. */
+struct vcpu {
+	vmt_ptimer *pt;
+	atomic_int stop;
+	int errors;
+	unsigned int rounds;
+};
+
+static void *vcpu_main(void *arg)
+{
+	struct vcpu *v = arg;
+
+	while (!atomic_load(&v->stop)) {
+		if (vmt_ptimer_transaction_begin(v->pt) < 0)
+			v->errors++;
+		/* Every 4th round loads 0: a trigger on this thread. */
+		if (vmt_ptimer_set_count(v->pt, v->rounds % 4 ? 5 : 0) < 0)
+			v->errors++;
+		if (vmt_ptimer_get_count(v->pt) > 5)
+			v->errors++;
+		if (vmt_ptimer_transaction_commit(v->pt) < 0)
+			v->errors++;
+		if (vmt_ptimer_get_count(v->pt) > 5)
+			v->errors++;
+		v->rounds++;
+	}
+	return NULL;
+}
+
+TEST(vcpu_thread_and_loop_thread)
+{
+	struct env e;
+	struct ctx c;
+	struct vcpu v = { 0 };
+	pthread_t th;
+
+	env_init(&e);
+	v.pt = mk(&e, &c, 0);
+	BEGIN(v.pt);
+	ASSERT_OK(vmt_ptimer_set_period(v.pt, 10));
+	ASSERT_OK(vmt_ptimer_set_limit(v.pt, 5, 1));
+	ASSERT_OK(vmt_ptimer_run(v.pt, 0));
+	COMMIT(v.pt);
+	ASSERT_EQ(pthread_create(&th, NULL, vcpu_main, &v), 0);
+	for (int i = 0; i < 3000; i++)
+		step(&e, 7);
+	atomic_store(&v.stop, 1);
+	ASSERT_EQ(pthread_join(th, NULL), 0);
+	ASSERT_EQ(v.errors, 0);
+	ASSERT_GT(c.n, 0);
+	ASSERT_EQ(vmt_ptimer_mode(v.pt), VMT_PTIMER_PERIODIC);
+	vmt_ptimer_free(v.pt);
+	env_fini(&e);
+}
