@@ -5,7 +5,7 @@
  *
  * Writing builds the whole file in one growable buffer (section writers append
  * to it directly, so a unit's bytes are copied once) and hands it to the
- * kernel with one writev().  Reading loads the file into memory and validates
+ * kernel with one write().  Reading loads the file into memory and validates
  * everything, payload structure included, before returning a reader: after
  * open, field accesses can only miss or find another type.
  */
@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <vmtime/snapshot.h>
@@ -529,7 +528,6 @@ struct vmt_snap_writer {
 	size_t crcs_cap;
 	int err;		/* sticky */
 	bool sealed;
-	uint8_t trailer[TRAILER_LEN];
 };
 
 static atomic_uint tmp_counter;
@@ -734,7 +732,7 @@ int vmt_snap_writer_add(vmt_snap_writer *w, const char *unit_name, uint32_t payl
 /* Ends the last section and fills in the header and trailer, once. */
 static int sw_seal(vmt_snap_writer *w, struct vmt_error *err)
 {
-	uint8_t *h, *t = w->trailer;
+	uint8_t *h, *t;
 	uint32_t chk, hcrc;
 	uint64_t total;
 	int r;
@@ -753,7 +751,12 @@ static int sw_seal(vmt_snap_writer *w, struct vmt_error *err)
 	if (total > VMT_SNAP_MAX_FILE)
 		return vmti_error(err, -E2BIG, "snapshot of %llu bytes is over the limit",
 				  (unsigned long long)total);
+	/* The trailer goes in the buffer so the image is one contiguous block. */
+	r = buf_reserve(&w->buf, TRAILER_LEN);
+	if (r < 0)
+		return vmti_error(err, r, "out of memory");
 	h = w->buf.p;
+	t = w->buf.p + w->buf.len;
 	memcpy(h, SNAP_MAGIC, SNAP_MAGIC_LEN);
 	put16(h + 8, VMT_SNAP_FORMAT_MAJOR);
 	put16(h + 10, VMT_SNAP_FORMAT_MINOR);
@@ -777,13 +780,14 @@ static int sw_seal(vmt_snap_writer *w, struct vmt_error *err)
 	}
 	chk = vmti_crc32c(chk, t, 20);
 	put32(t + 20, chk);
+	w->buf.len += TRAILER_LEN;
 	w->sealed = true;
 	return 0;
 }
 
-int vmt_snap_writer_save_buffer(vmt_snap_writer *w, void **buf, size_t *len, struct vmt_error *err)
+int vmt_snap_writer_save_buffer(vmt_snap_writer *w, const void **buf, size_t *len,
+				struct vmt_error *err)
 {
-	uint8_t *p;
 	int r;
 
 	if (!w || !buf || !len)
@@ -791,44 +795,24 @@ int vmt_snap_writer_save_buffer(vmt_snap_writer *w, void **buf, size_t *len, str
 	r = sw_seal(w, err);
 	if (r < 0)
 		return r;
-	p = malloc(w->buf.len + TRAILER_LEN);
-	if (!p)
-		return vmti_error(err, -ENOMEM, "out of memory for %zu bytes",
-				  w->buf.len + TRAILER_LEN);
-	memcpy(p, w->buf.p, w->buf.len);
-	memcpy(p + w->buf.len, w->trailer, TRAILER_LEN);
-	*buf = p;
-	*len = w->buf.len + TRAILER_LEN;
+	*buf = w->buf.p;
+	*len = w->buf.len;
 	return 0;
 }
 
-static int write_all(int fd, vmt_snap_writer *w)
+static int write_all(int fd, const uint8_t *p, size_t len)
 {
-	struct iovec iov[2] = {
-		{ .iov_base = w->buf.p, .iov_len = w->buf.len },
-		{ .iov_base = w->trailer, .iov_len = TRAILER_LEN },
-	};
-	struct iovec *v = iov;
-	int cnt = 2;
-
-	while (cnt) {
-		ssize_t n = writev(fd, v, cnt);
+	while (len) {
+		/* Linux moves at most about 2 GiB per call: loop on short writes. */
+		ssize_t n = write(fd, p, len);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		/* A short write: skip what went out and go on with the rest. */
-		while (cnt && (size_t)n >= v->iov_len) {
-			n -= (ssize_t)v->iov_len;
-			v++;
-			cnt--;
-		}
-		if (cnt) {
-			v->iov_base = (uint8_t *)v->iov_base + n;
-			v->iov_len -= (size_t)n;
-		}
+		p += n;
+		len -= (size_t)n;
 	}
 	return 0;
 }
@@ -892,7 +876,7 @@ int vmt_snap_writer_save(vmt_snap_writer *w, const char *path, struct vmt_error 
 		free(tmp);
 		return r;
 	}
-	r = write_all(fd, w);
+	r = write_all(fd, w->buf.p, w->buf.len);
 	if (r < 0) {
 		vmti_error(err, r, "writing %s: %s", tmp, strerror(-r));
 		goto fail;

@@ -130,6 +130,21 @@ static size_t rf(uint8_t *p, size_t len, uint32_t id, uint8_t type, const void *
 	return len + 12 + n;
 }
 
+/* The image is owned by the writer; the tests keep (and damage) copies. */
+static int save_copy(vmt_snap_writer *w, void **buf, size_t *len, struct vmt_error *e)
+{
+	const void *p;
+	int r = vmt_snap_writer_save_buffer(w, &p, len, e);
+
+	if (r < 0)
+		return r;
+	*buf = malloc(*len + 1);
+	if (!*buf)
+		return -ENOMEM;
+	memcpy(*buf, p, *len);
+	return 0;
+}
+
 static int check_buf(const void *p, size_t n, struct vmt_error *e)
 {
 	vmt_snap_reader *r = NULL;
@@ -336,7 +351,7 @@ TEST(fields_round_trip_standalone)
 	ASSERT_OK(vmt_fields_writer_reset(fw));
 	ASSERT_EQ(vmt_fields_writer_size(fw), 0);
 	ASSERT_OK(vmt_snap_writer_add(w, "empty", 1, fw));
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, &len, NULL));
+	ASSERT_OK(save_copy(w, &buf, &len, NULL));
 	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, &r, NULL));
 	ASSERT_EQ(vmt_snap_reader_count(r), 3);
 	ASSERT_OK(vmt_snap_reader_section(r, 1, &s));
@@ -516,7 +531,7 @@ TEST(snapshot_round_trip_memory_and_file)
 	size_t len;
 
 	ASSERT_TRUE(w != NULL);
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, &len, &e));
+	ASSERT_OK(save_copy(w, &buf, &len, &e));
 	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, &r, &e));
 	check_sample(r);
 	vmt_snap_reader_free(r);
@@ -546,7 +561,7 @@ TEST(snapshot_library_matches_spec_builder)
 	size_t len;
 
 	ASSERT_TRUE(w != NULL);
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, &len, NULL));
+	ASSERT_OK(save_copy(w, &buf, &len, NULL));
 	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, &r, NULL));
 	raw_header(&f, 1, 0, 32, 4);
 	for (size_t i = 0; i < 4; i++) {
@@ -569,8 +584,9 @@ TEST(snapshot_writer_errors)
 	vmt_fields_writer *fw = NULL, *fw2 = NULL;
 	char name[VMT_SNAP_NAME_MAX + 2];
 	struct vmt_error e = { 0 };
+	const void *cbuf, *cbuf2;
 	void *buf;
-	size_t len;
+	size_t len, len2;
 
 	ASSERT_OK(vmt_snap_writer_new(&w));
 	ASSERT_ERR(vmt_snap_writer_section(NULL, "a", 1, &fw), -EINVAL);
@@ -601,9 +617,9 @@ TEST(snapshot_writer_errors)
 	/* An unclosed group fails the save, and stays failed. */
 	ASSERT_OK(vmt_snap_writer_section(w, "open", 1, &fw2));
 	ASSERT_OK(vmt_fields_begin_group(fw2, 1));
-	ASSERT_ERR(vmt_snap_writer_save_buffer(w, &buf, &len, &e), -EINVAL);
+	ASSERT_ERR(save_copy(w, &buf, &len, &e), -EINVAL);
 	ASSERT_TRUE(strstr(e.msg, "group") != NULL);
-	ASSERT_ERR(vmt_snap_writer_save_buffer(w, &buf, &len, NULL), -EINVAL);
+	ASSERT_ERR(save_copy(w, &buf, &len, NULL), -EINVAL);
 	vmt_snap_writer_free(w);
 
 	/* An unkept sticky error of a section fails the save. */
@@ -612,20 +628,24 @@ TEST(snapshot_writer_errors)
 	for (unsigned d = 0; d <= VMT_FIELDS_MAX_DEPTH; d++)
 		vmt_fields_begin_group(fw, d);
 	ASSERT_ERR(vmt_snap_writer_section(w, "y", 1, &fw2), -E2BIG);
-	ASSERT_ERR(vmt_snap_writer_save_buffer(w, &buf, &len, &e), -E2BIG);
+	ASSERT_ERR(save_copy(w, &buf, &len, &e), -E2BIG);
 	ASSERT_ERR(vmt_snap_writer_save(w, "/tmp/never-written.snap", &e), -E2BIG);
 	vmt_snap_writer_free(w);
 
 	/* After a save the writer is sealed. */
 	ASSERT_OK(vmt_snap_writer_new(&w));
 	ASSERT_OK(vmt_snap_writer_section(w, "x", 1, &fw));
-	ASSERT_ERR(vmt_snap_writer_save_buffer(NULL, &buf, &len, NULL), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_save_buffer(NULL, &cbuf, &len, NULL), -EINVAL);
 	ASSERT_ERR(vmt_snap_writer_save_buffer(w, NULL, &len, NULL), -EINVAL);
-	ASSERT_ERR(vmt_snap_writer_save_buffer(w, &buf, NULL, NULL), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_save_buffer(w, &cbuf, NULL, NULL), -EINVAL);
 	ASSERT_ERR(vmt_snap_writer_save(NULL, "/tmp/x", NULL), -EINVAL);
 	ASSERT_ERR(vmt_snap_writer_save(w, NULL, NULL), -EINVAL);
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, &len, NULL));
-	free(buf);
+	ASSERT_OK(vmt_snap_writer_save_buffer(w, &cbuf, &len, NULL));
+	/* The image is the writer's own buffer: a second call gives the same one. */
+	ASSERT_OK(vmt_snap_writer_save_buffer(w, &cbuf2, &len2, NULL));
+	ASSERT_TRUE(cbuf == cbuf2);
+	ASSERT_EQ(len, len2);
+	ASSERT_OK(check_buf(cbuf, len, NULL));
 	ASSERT_ERR(vmt_fields_put_u64(fw, 1, 1), -EBUSY);
 	ASSERT_ERR(vmt_snap_writer_section(w, "z", 1, &fw), -EBUSY);
 	ASSERT_ERR(vmt_snap_writer_discard_section(w), -EBUSY);
@@ -650,7 +670,7 @@ TEST(snapshot_section_limit)
 	for (unsigned i = 0; i < VMT_SNAP_MAX_SECTIONS; i++)
 		ASSERT_OK(vmt_snap_writer_section(w, "u", i, &fw));
 	ASSERT_ERR(vmt_snap_writer_section(w, "u", 0, &fw), -E2BIG);
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, &len, NULL));
+	ASSERT_OK(save_copy(w, &buf, &len, NULL));
 	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, &r, NULL));
 	ASSERT_EQ(vmt_snap_reader_count(r), VMT_SNAP_MAX_SECTIONS);
 	vmt_snap_reader_free(r);
@@ -689,7 +709,7 @@ TEST(reader_every_truncation_and_bit_flip)
 	size_t len;
 
 	ASSERT_TRUE(w != NULL);
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, &len, NULL));
+	ASSERT_OK(save_copy(w, &buf, &len, NULL));
 	p = buf;
 	for (size_t n = 0; n < len; n++) {
 		int r = check_buf(p, n, &e);
@@ -722,7 +742,7 @@ TEST(reader_messages_name_section_and_offset)
 	size_t len, off;
 
 	ASSERT_TRUE(w != NULL);
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, &len, NULL));
+	ASSERT_OK(save_copy(w, &buf, &len, NULL));
 	p = buf;
 	/* Damage the payload of section 1 ("rtc"). */
 	off = 32 + 24 + 6 + 3 * 20 + 4 + 24 + 3 + 20;
@@ -786,14 +806,14 @@ static size_t golden_build(struct golden *g)
 	size_t n = 0, len, plen, sec1;
 	void *buf;
 
-	vmt_snap_writer_save_buffer(w, &buf, &len, NULL);
+	save_copy(w, &buf, &len, NULL);
 	vmt_snap_writer_free(w);
 	v = buf;
 	golden_add(g, &n, "valid.snap", "OK", v, len);
 	sec1 = 32 + 24 + 6 + 3 * 20 + 4;	/* offset of section 1 */
 
 	vmt_snap_writer_new(&w);
-	vmt_snap_writer_save_buffer(w, (void **)&t, &plen, NULL);
+	save_copy(w, (void **)&t, &plen, NULL);
 	vmt_snap_writer_free(w);
 	golden_add(g, &n, "empty.snap", "OK", t, plen);
 	free(t);

@@ -453,19 +453,20 @@ VMT_EXPORT int vmt_snap_writer_add(vmt_snap_writer *w, const char *unit_name,
 VMT_EXPORT int vmt_snap_writer_save(vmt_snap_writer *w, const char *path, struct vmt_error *err);
 
 /**
- * vmt_snap_writer_save_buffer() - produce the snapshot's bytes in memory.
+ * vmt_snap_writer_save_buffer() - the snapshot's bytes, in memory.
  * @w: the snapshot writer.
- * @buf: receives a malloc()ed buffer holding the file's bytes; free() it.
+ * @buf: receives a pointer to the complete file image, owned by @w and valid
+ *	until vmt_snap_writer_free() (no copy is made).
  * @len: receives its size.
  * @err: optional error message.
  *
  * Seals the writer as vmt_snap_writer_save() does.
  *
  * Context: the thread using @w.
- * Return: 0, -EINVAL for a NULL argument or an unclosed group, -ENOMEM, or an
- * earlier sticky error.
+ * Return: 0, -EINVAL for a NULL argument or an unclosed group, -E2BIG if the
+ * file would exceed VMT_SNAP_MAX_FILE, -ENOMEM, or an earlier sticky error.
  */
-VMT_EXPORT int vmt_snap_writer_save_buffer(vmt_snap_writer *w, void **buf, size_t *len,
+VMT_EXPORT int vmt_snap_writer_save_buffer(vmt_snap_writer *w, const void **buf, size_t *len,
 					   struct vmt_error *err);
 
 /*
