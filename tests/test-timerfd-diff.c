@@ -445,12 +445,13 @@ TEST(periodic_counts_missed_ticks)
 		/* Expiries at 10, 30, 50, 70 ms; read at 60 ms: 3. */
 		ASSERT_OK(pair_set(&p, 0, 10 * MS, 20 * MS, NULL));
 		sleep_ns(60 * MS);
-		ASSERT_EQ(pair_read(&p), 3);
+		/* Both agree (pair_read); a late wake-up may only add ticks. */
+		ASSERT_GE(pair_read(&p), 3);
 		pair_gettime(&p, &cur);
 		ASSERT_EQ(its_ns(&cur.it_interval), (int64_t)(20 * MS));
 		/* Next read half a period after the next expiry. */
 		sleep_ns((vmt_ns)its_ns(&cur.it_value) + 10 * MS);
-		ASSERT_EQ(pair_read(&p), 1);
+		ASSERT_GE(pair_read(&p), 1);
 		ASSERT_EQ(pair_read(&p), -EAGAIN);
 		pair_free(&p);
 	}
@@ -466,7 +467,7 @@ TEST(absolute_in_the_past_counts_from_t0)
 		now = clock_ns(p.kclock);
 		/* T0 = now - 95 ms, I = 20 ms: floor(95 / 20) + 1 = 5 at once. */
 		ASSERT_OK(pair_set(&p, TFD_TIMER_ABSTIME, now - 95 * MS, 20 * MS, NULL));
-		ASSERT_EQ(pair_read(&p), 5);
+		ASSERT_GE(pair_read(&p), 5);
 		pair_gettime(&p, NULL);
 		/* A one-shot in the past: 1. */
 		ASSERT_OK(pair_set(&p, TFD_TIMER_ABSTIME, now - 5 * VMT_NS_PER_SEC, 0, NULL));

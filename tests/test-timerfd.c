@@ -628,7 +628,7 @@ TEST(cancelled_read_leaves_an_expired_periodic_timer_disarmed)
 /* Saved state. */
 
 struct saved {
-	void *buf;
+	vmt_snap_writer *w; /* owns the image the reader points into */
 	vmt_snap_reader *sr;
 	vmt_fields_reader fields;
 };
@@ -636,11 +636,12 @@ struct saved {
 static void saved_open(struct saved *s, vmt_snap_writer *w)
 {
 	struct vmt_snap_section sec;
+	const void *buf;
 	size_t len;
 
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &s->buf, &len, NULL));
-	vmt_snap_writer_free(w);
-	ASSERT_OK(vmt_snap_reader_from_buffer(s->buf, len, &s->sr, NULL));
+	s->w = w;
+	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, &len, NULL));
+	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, &s->sr, NULL));
 	ASSERT_OK(vmt_snap_reader_find(s->sr, "tfd", &sec));
 	s->fields = sec.fields;
 }
@@ -659,8 +660,7 @@ static void save(vmt_timerfd *t, struct saved *s)
 static void saved_free(struct saved *s)
 {
 	s->sr = vmt_snap_reader_free(s->sr);
-	free(s->buf);
-	s->buf = NULL;
+	s->w = vmt_snap_writer_free(s->w);
 }
 
 /* A payload with the field ids of docs/timerfd.md; @bad_id gets @bad instead. */
