@@ -42,4 +42,13 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64" AND VMT_HAVE_LINUX_KVM_H AND VM
 
   add_executable(kvm-pit-demo ${KVMPIT_DIR}/main.c)
   target_link_libraries(kvm-pit-demo PRIVATE kvmpit)
+
+  # `vmtime demo` runs the KVM demo and falls back to the simulated one.
+  target_link_libraries(vmtime_tool PRIVATE kvmpit)
+  target_compile_definitions(vmtime_tool PRIVATE VMT_HAVE_KVM_DEMO=1)
+endif()
+
+# tests/test-demo.c runs the vmtime tool.
+if(TARGET test-demo)
+  add_dependencies(test-demo vmtime_tool)
 endif()

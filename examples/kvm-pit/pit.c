@@ -56,6 +56,7 @@ struct pit_channel {
 	uint8_t bcd;
 	uint8_t counting; /* a count was loaded since the last control word */
 	vmt_ns terminal;  /* VM time of terminal count (modes 0, 1, 4, 5) */
+	vmt_ns loaded_at; /* diagnostic only, not saved */
 };
 
 struct pit {
@@ -254,6 +255,7 @@ static void load_count(struct pit *pit, int i, uint32_t val)
 
 	c->count = val ? val : 0x10000;
 	c->counting = 1;
+	c->loaded_at = vm_now(pit);
 	vmt_ptimer_transaction_begin(c->pt);
 	if (periodic_mode(c->mode)) {
 		vmt_ptimer_set_limit(c->pt, c->count, 1);
@@ -465,6 +467,28 @@ int pit_get_stats(struct pit *pit, struct pit_stats *st)
 	return 0;
 }
 
+int pit_loaded_at(struct pit *pit, int ch, vmt_ns *t)
+{
+	if (!pit || !t || ch < 0 || ch > 2)
+		return -EINVAL;
+	pthread_mutex_lock(&pit->lock);
+	*t = pit->ch[ch].loaded_at;
+	pthread_mutex_unlock(&pit->lock);
+	return 0;
+}
+
+int pit_irq_idle(struct pit *pit)
+{
+	int idle;
+
+	if (!pit)
+		return -EINVAL;
+	pthread_mutex_lock(&pit->lock);
+	idle = pit->backlog == 0 && vmt_timer_deadline(pit->irq_timer) > vm_now(pit);
+	pthread_mutex_unlock(&pit->lock);
+	return idle;
+}
+
 static void reset_locked(struct pit *pit)
 {
 	for (int i = 0; i < 3; i++) {
@@ -486,6 +510,7 @@ static void reset_locked(struct pit *pit)
 		c->rw_mode = 0;
 		c->mode = 0;
 		c->bcd = 0;
+		c->loaded_at = VMT_NS_NEVER;
 	}
 	pit->backlog = 0;
 	vmt_timer_cancel(pit->retry_timer);

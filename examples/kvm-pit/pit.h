@@ -153,6 +153,33 @@ int pit_set_policy(struct pit *pit, enum vmt_missed policy);
 int pit_get_stats(struct pit *pit, struct pit_stats *st);
 
 /**
+ * pit_loaded_at() - when a channel's count was last written.
+ * @pit: the PIT
+ * @ch: the channel, 0 to 2
+ * @t: where the VM time is written (VMT_NS_NEVER if the channel was not
+ *	loaded since it was created, reset or restored)
+ *
+ * A diagnostic for the host (not saved): the demo counts the ticks a guest
+ * should have seen from the moment it started the PIT, not from boot.
+ *
+ * Return: 0, -EINVAL for a NULL argument or a bad channel.
+ */
+int pit_loaded_at(struct pit *pit, int ch, vmt_ns *t);
+
+/**
+ * pit_irq_idle() - whether channel 0 owes no interrupt right now.
+ * @pit: the PIT
+ *
+ * Lets a VMM stop at a point where every tick due so far has been handed to
+ * the interrupt controller (the demo does, so a phase boundary does not
+ * split a tick in flight).
+ *
+ * Return: 1 if no catch-up backlog is pending and the IRQ timer is not
+ * overdue, 0 otherwise, -EINVAL for a NULL @pit.
+ */
+int pit_irq_idle(struct pit *pit);
+
+/**
  * pit_reset() - return to the power-on state.
  * @pit: the PIT
  *

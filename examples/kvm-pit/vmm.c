@@ -494,6 +494,23 @@ int vmm_last_report(struct vmm *vm, struct guest_state *st)
 	return 0;
 }
 
+int vmm_irq_idle(struct vmm *vm)
+{
+	struct kvm_irqchip chip;
+	int r;
+
+	if (!vm)
+		return -EINVAL;
+	r = pit_irq_idle(vm->pit);
+	if (r <= 0)
+		return r;
+	memset(&chip, 0, sizeof(chip));
+	chip.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
+		return -errno;
+	return !((chip.chip.pic.irr | chip.chip.pic.isr) & 1);
+}
+
 struct pit *vmm_pit(struct vmm *vm)
 {
 	return vm ? vm->pit : NULL;

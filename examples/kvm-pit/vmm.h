@@ -120,6 +120,16 @@ int vmm_guest_state(struct vmm *vm, struct guest_state *st);
 int vmm_last_report(struct vmm *vm, struct guest_state *st);
 
 /**
+ * vmm_irq_idle() - whether no timer interrupt is in flight.
+ * @vm: the VM
+ *
+ * Return: 1 if the PIT owes no tick (pit_irq_idle()) and the master PIC has
+ * IRQ0 neither requested nor in service, 0 otherwise, a negative errno if
+ * the PIC state could not be read.
+ */
+int vmm_irq_idle(struct vmm *vm);
+
+/**
  * vmm_pit() - the VM's PIT.
  * @vm: the VM
  *
