@@ -316,6 +316,21 @@ TEST(crc32c_vectors)
 	for (size_t off = 0; off < 9; off++)
 		for (size_t n = 0; n + off <= sizeof(big); n += n < 40 ? 1 : 397)
 			ASSERT_EQ(vmti_crc32c(0, big + off, n), vmti_crc32c_sw(0, big + off, n));
+	/* Lengths around the hardware version's 3 x 256 and 3 x 8192 lane blocks. */
+	{
+		static const size_t lens[] = { 767, 768, 769, 24575, 24576, 24577, 50000, 200003 };
+		size_t max = 200003 + 8;
+		uint8_t *h = malloc(max);
+
+		ASSERT_TRUE(h != NULL);
+		for (size_t i = 0; i < max; i++)
+			h[i] = (uint8_t)((i * 2654435761u) >> 13);
+		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++)
+			for (size_t off = 0; off < 8; off += 3)
+				ASSERT_EQ(vmti_crc32c(0x12345678, h + off, lens[k]),
+					  vmti_crc32c_sw(0x12345678, h + off, lens[k]));
+		free(h);
+	}
 }
 
 /* ---- fields ----------------------------------------------------------------- */
