@@ -203,14 +203,18 @@ static int start(struct demo *d, struct machine *m)
 {
 	vmt_units_report *rep = NULL;
 
-	return units_op(d, "start", vmt_units_start(m->units, &rep), rep);
+	int r = vmt_units_start(m->units, &rep);
+
+	return units_op(d, "start", r, rep);
 }
 
 static int stop(struct demo *d, struct machine *m)
 {
 	vmt_units_report *rep = NULL;
 
-	return units_op(d, "stop", vmt_units_stop(m->units, &rep), rep);
+	int r = vmt_units_stop(m->units, &rep);
+
+	return units_op(d, "stop", r, rep);
 }
 
 static void progress(struct demo *d, struct machine *m, const char *label, const struct mark *from)
@@ -396,8 +400,10 @@ static int save_snapshot(struct demo *d, struct machine *m, struct mark *saved)
 
 	take_mark(m, &a);
 	r = vmt_snap_writer_new(&w);
-	if (r >= 0)
-		r = units_op(d, "save", vmt_units_save(m->units, w, &rep), rep);
+	if (r >= 0) {
+		r = vmt_units_save(m->units, w, &rep);
+		r = units_op(d, "save", r, rep);
+	}
 	if (r >= 0) {
 		r = vmt_snap_writer_save(w, d->snap_path, &err);
 		if (r < 0)
@@ -438,7 +444,8 @@ static int restore_snapshot(struct demo *d, struct machine **mp, const struct ma
 		fprintf(stderr, "vmtime demo: reading %s: %s\n", d->snap_path, err.msg);
 		return r;
 	}
-	r = units_op(d, "restore", vmt_units_restore(m->units, rd, &rep), rep);
+	r = vmt_units_restore(m->units, rd, &rep);
+	r = units_op(d, "restore", r, rep);
 	vmt_snap_reader_free(rd);
 	if (r < 0)
 		return r;
