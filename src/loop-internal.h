@@ -35,6 +35,13 @@ struct vmt_timer {
 	struct vmt_timer *all_next, **all_pprev;
 };
 
+/* A collected timer with its sort key copied, so sorting touches no timer. */
+struct vmti_due {
+	vmt_ns deadline;
+	uint64_t seq;
+	struct vmt_timer *t;
+};
+
 struct vmti_wall_listener {
 	void (*fn)(void *opaque);
 	void *opaque;
@@ -61,7 +68,7 @@ struct vmt_loop {
 	uint64_t seen_reset_count, seen_wall_steps;
 	atomic_bool dispatching;
 	atomic_bool quit;
-	struct vmt_timer **due;
+	struct vmti_due *due; /* this dispatch's run list */
 	size_t ndue, due_cap;
 	struct vmt_timer *all;
 	size_t ntimers;
@@ -73,7 +80,7 @@ struct vmt_loop {
 };
 
 /* The loop being dispatched on this thread (NULL outside dispatch). */
-extern _Thread_local vmt_loop *vmti_dispatching;
+extern __attribute__((tls_model("initial-exec"))) _Thread_local vmt_loop *vmti_dispatching;
 
 void vmti_loop_lock(vmt_loop *loop);
 void vmti_loop_unlock(vmt_loop *loop);

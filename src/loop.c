@@ -44,7 +44,7 @@
 #define cpu_relax() ((void)0)
 #endif
 
-_Thread_local vmt_loop *vmti_dispatching;
+__attribute__((tls_model("initial-exec"))) _Thread_local vmt_loop *vmti_dispatching;
 
 enum { EV_EFD, EV_MONO, EV_BOOT, EV_WALL };
 
@@ -294,7 +294,7 @@ static void collect_one(struct vmti_wnode *n, void *arg)
 
 	if (loop->ndue == loop->due_cap) {
 		size_t cap = loop->due_cap ? loop->due_cap * 2 : 64;
-		struct vmt_timer **d = realloc(loop->due, cap * sizeof(*d));
+		struct vmti_due *d = realloc(loop->due, cap * sizeof(*d));
 
 		if (!d) {
 			/* Leave it queued and due: the next dispatch takes it. */
@@ -306,17 +306,27 @@ static void collect_one(struct vmti_wnode *n, void *arg)
 		loop->due_cap = cap;
 	}
 	t->state = VMTI_TIMER_COLLECTED;
-	loop->due[loop->ndue++] = t;
+	loop->due[loop->ndue++] = (struct vmti_due){ n->deadline, n->seq, t };
 }
 
 static int due_cmp(const void *a, const void *b)
 {
-	const struct vmt_timer *x = *(struct vmt_timer *const *)a;
-	const struct vmt_timer *y = *(struct vmt_timer *const *)b;
+	const struct vmti_due *x = a, *y = b;
 
-	if (x->node.deadline != y->node.deadline)
-		return x->node.deadline < y->node.deadline ? -1 : 1;
-	return x->node.seq < y->node.seq ? -1 : x->node.seq > y->node.seq;
+	if (x->deadline != y->deadline)
+		return x->deadline < y->deadline ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Sorts a run-list segment; collection often yields it already in order. */
+static void sort_due(struct vmti_due *d, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		if (due_cmp(&d[i - 1], &d[i]) > 0) {
+			qsort(d, n, sizeof(*d), due_cmp);
+			return;
+		}
+	}
 }
 
 /* Queues @t at @d without counting as an API arm (periodic re-queue). */
@@ -349,6 +359,8 @@ static int run_one(vmt_loop *loop, struct vmt_timer *t, const vmt_ns *now)
 	if (t->state != VMTI_TIMER_COLLECTED) {
 		/* Cancelled or re-armed since collection; maybe freed. */
 		if (t->free_pending && !t->running) {
+			if (vmti_wnode_queued(&t->node))
+				vmti_wheel_remove(&loop->wheel[t->clock], &t->node);
 			unlink_all(loop, t);
 			destroy = true;
 		}
@@ -399,7 +411,7 @@ static int run_one(vmt_loop *loop, struct vmt_timer *t, const vmt_ns *now)
 		vmti_loop_lock(loop);
 		t->running = false;
 		if (t->free_pending) {
-			if (t->state == VMTI_TIMER_QUEUED)
+			if (vmti_wnode_queued(&t->node))
 				vmti_wheel_remove(&loop->wheel[t->clock], &t->node);
 			unlink_all(loop, t);
 			destroy = true;
@@ -537,11 +549,9 @@ static int dispatch(vmt_loop *loop)
 	}
 
 	for (unsigned c = 0; c < VMT_CLOCK_COUNT; c++)
-		if (seg[c + 1] - seg[c] > 1)
-			qsort(loop->due + seg[c], seg[c + 1] - seg[c], sizeof(loop->due[0]),
-			      due_cmp);
+		sort_due(loop->due + seg[c], seg[c + 1] - seg[c]);
 	for (size_t i = 0; i < loop->ndue; i++)
-		ran += run_one(loop, loop->due[i], now);
+		ran += run_one(loop, loop->due[i].t, now);
 	loop->ndue = 0;
 
 	program(loop, &st, now);

@@ -52,7 +52,7 @@ static bool disarm_locked(struct vmt_timer *t)
 	bool was = t->state != VMTI_TIMER_IDLE;
 
 	if (t->state == VMTI_TIMER_QUEUED)
-		vmti_wheel_remove(&t->loop->wheel[t->clock], &t->node);
+		vmti_wheel_cancel(&t->loop->wheel[t->clock], &t->node);
 	/* A collected timer is skipped by the dispatch once it is not COLLECTED. */
 	t->state = VMTI_TIMER_IDLE;
 	t->period = 0;
@@ -66,14 +66,12 @@ static int arm(struct vmt_timer *t, vmt_ns deadline, vmt_ns period, uint8_t poli
 	bool wake;
 
 	vmti_loop_lock(loop);
-	if (t->state == VMTI_TIMER_QUEUED)
-		vmti_wheel_remove(&loop->wheel[t->clock], &t->node);
-	t->node.deadline = deadline;
 	t->node.seq = loop->seq++;
 	t->period = period;
 	t->policy = policy;
 	t->arm_gen++;
-	vmti_wheel_insert(&loop->wheel[t->clock], &t->node);
+	/* Also revives a cancelled node that is still linked. */
+	vmti_wheel_rearm(&loop->wheel[t->clock], &t->node, deadline);
 	t->state = VMTI_TIMER_QUEUED;
 	wake = deadline < loop->wake_below[t->clock] && vmti_dispatching != loop;
 	if (wake)
@@ -186,6 +184,8 @@ vmt_timer *vmt_timer_free(vmt_timer *t)
 		wait_idle(t);
 		vmti_loop_lock(loop);
 	}
+	if (vmti_wnode_queued(&t->node))
+		vmti_wheel_remove(&loop->wheel[t->clock], &t->node); /* a lazily cancelled node */
 	*t->all_pprev = t->all_next;
 	if (t->all_next)
 		t->all_next->all_pprev = t->all_pprev;

@@ -43,6 +43,7 @@ static void place(struct vmti_wheel *w, struct vmti_wnode *n)
 
 void vmti_wheel_insert(struct vmti_wheel *w, struct vmti_wnode *n)
 {
+	n->dead = false;
 	place(w, n);
 	w->count++;
 	if (w->next_valid && n->deadline < w->next)
@@ -56,6 +57,7 @@ void vmti_wheel_remove(struct vmti_wheel *w, struct vmti_wnode *n)
 		n->next->pprev = n->pprev;
 	n->pprev = NULL;
 	n->next = NULL;
+	n->dead = false;
 	if (n->where != VMTI_WHEEL_NEAR) {
 		unsigned lvl = n->where / VMTI_WHEEL_SLOTS, s = n->where % VMTI_WHEEL_SLOTS;
 
@@ -69,6 +71,62 @@ void vmti_wheel_remove(struct vmti_wheel *w, struct vmti_wnode *n)
 		w->next = VMT_NS_NEVER;
 		w->next_valid = true;
 	}
+}
+
+/* First tick of slot @s of level @lvl, relative to the cursor. */
+static uint64_t slot_start_tick(const struct vmti_wheel *w, unsigned lvl, unsigned s)
+{
+	unsigned up = (lvl + 1) * VMTI_WHEEL_BITS;
+	uint64_t ct = w->cur >> VMTI_WHEEL_GRAN_SHIFT;
+
+	return ((ct >> up) << up) | ((uint64_t)s << (lvl * VMTI_WHEEL_BITS));
+}
+
+/* First ns after slot @s of level @lvl, or VMT_NS_NEVER past the end of time. */
+static vmt_ns slot_end_ns(const struct vmti_wheel *w, unsigned lvl, unsigned s)
+{
+	uint64_t end = slot_start_tick(w, lvl, s) + (UINT64_C(1) << (lvl * VMTI_WHEEL_BITS));
+
+	if (end >> (64 - VMTI_WHEEL_GRAN_SHIFT))
+		return VMT_NS_NEVER;
+	return end << VMTI_WHEEL_GRAN_SHIFT;
+}
+
+void vmti_wheel_rearm(struct vmti_wheel *w, struct vmti_wnode *n, vmt_ns deadline)
+{
+	if (n->pprev) {
+		if (n->where != VMTI_WHEEL_NEAR) {
+			unsigned lvl = n->where / VMTI_WHEEL_SLOTS, s = n->where % VMTI_WHEEL_SLOTS;
+
+			if ((deadline >> VMTI_WHEEL_GRAN_SHIFT) >= slot_start_tick(w, lvl, s)) {
+				/* The cursor reaches the slot first: no need to move. */
+				if (w->next_valid) {
+					if (!n->dead && n->deadline == w->next)
+						w->next_valid = false;
+					else if (deadline < w->next)
+						w->next = deadline;
+				}
+				n->deadline = deadline;
+				n->dead = false;
+				return;
+			}
+		}
+		vmti_wheel_remove(w, n);
+	}
+	n->deadline = deadline;
+	vmti_wheel_insert(w, n);
+}
+
+void vmti_wheel_cancel(struct vmti_wheel *w, struct vmti_wnode *n)
+{
+	if (n->where == VMTI_WHEEL_NEAR) {
+		/* Collection scans the near list: keep it free of dead nodes. */
+		vmti_wheel_remove(w, n);
+		return;
+	}
+	n->dead = true;
+	if (w->next_valid && n->deadline == w->next)
+		w->next_valid = false;
 }
 
 /* Detaches every node of a list onto *todo (singly linked through next). */
@@ -90,6 +148,14 @@ static void replace_all(struct vmti_wheel *w, struct vmti_wnode *todo)
 
 	for (; todo; todo = nx) {
 		nx = todo->next;
+		if (todo->dead) {
+			/* A cancelled node is dropped when the cursor reaches it. */
+			todo->pprev = NULL;
+			todo->next = NULL;
+			todo->dead = false;
+			w->count--;
+			continue;
+		}
 		place(w, todo);
 	}
 }
@@ -162,18 +228,28 @@ vmt_ns vmti_wheel_next(struct vmti_wheel *w)
 	for (struct vmti_wnode *n = w->near; n; n = n->next)
 		if (n->deadline < m)
 			m = n->deadline;
-	if (m == VMT_NS_NEVER) {
-		for (unsigned lvl = 0; lvl < VMTI_WHEEL_LEVELS; lvl++) {
-			if (!w->occupied[lvl])
-				continue;
-			unsigned s = (unsigned)__builtin_ctzll(w->occupied[lvl]);
+	if (m != VMT_NS_NEVER)
+		goto out;
+	/*
+	 * Slots in range order.  Nodes of later slots are not earlier than
+	 * their slot's start, hence not earlier than this slot's end: once the
+	 * minimum so far is within this slot's range, it is the answer.
+	 */
+	for (unsigned lvl = 0; lvl < VMTI_WHEEL_LEVELS; lvl++) {
+		uint64_t occ = w->occupied[lvl];
 
+		while (occ) {
+			unsigned s = (unsigned)__builtin_ctzll(occ);
+
+			occ &= occ - 1;
 			for (struct vmti_wnode *n = w->slot[lvl][s]; n; n = n->next)
-				if (n->deadline < m)
+				if (!n->dead && n->deadline < m)
 					m = n->deadline;
-			break;
+			if (m <= slot_end_ns(w, lvl, s))
+				goto out;
 		}
 	}
+out:
 	w->next = m;
 	w->next_valid = true;
 	return m;

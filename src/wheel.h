@@ -20,10 +20,22 @@
  * compares exact deadlines.  All digits of a 64-bit deadline are covered, so
  * nothing is clamped.
  *
- * The earliest deadline is the minimum of the near list or, if that is empty,
- * of the first occupied slot of the lowest occupied level (slot ranges are
- * ordered across levels); it is cached and recomputed only when the cached
- * timer is removed or the cursor moves.
+ * Two shortcuts keep re-arm and cancel from touching any node but their own
+ * (at 10^6 pending timers every other node is a cache miss):
+ *  - re-arming a node to a deadline not earlier than the start of the slot
+ *    it sits in only rewrites its deadline: the cursor reaches that slot
+ *    before the deadline, and cascading then places the node by its new
+ *    deadline.  A device timer pushed later, the common case, never moves.
+ *  - cancelling a node outside the near list only marks it dead; cascading
+ *    unlinks dead nodes.  Re-arming a dead node revives it in place.
+ * A slot may therefore hold nodes whose deadlines lie beyond its range, but
+ * never before it.
+ *
+ * The earliest deadline is the minimum of the near list or else of the live
+ * nodes of the occupied slots, visited in range order (ranges are ordered
+ * across levels) until the minimum found is not beyond the visited slot's
+ * range; it is cached and recomputed only when the cached timer leaves or the
+ * cursor moves.
  *
  * Not thread-safe: the loop serializes access.
  */
@@ -48,6 +60,7 @@ struct vmti_wnode {
 	vmt_ns deadline;
 	uint64_t seq;	/* arming order, for FIFO among equal deadlines */
 	uint16_t where; /* level * 64 + slot, or VMTI_WHEEL_NEAR */
+	bool dead;	/* cancelled but still linked (see vmti_wheel_cancel) */
 };
 
 struct vmti_wheel {
@@ -62,7 +75,14 @@ struct vmti_wheel {
 
 void vmti_wheel_init(struct vmti_wheel *w, vmt_ns now);
 void vmti_wheel_insert(struct vmti_wheel *w, struct vmti_wnode *n);
+/* Unlinks a linked node (live or dead). */
 void vmti_wheel_remove(struct vmti_wheel *w, struct vmti_wnode *n);
+
+/* Sets @n's deadline to @deadline and makes it live, moving it only if needed. */
+void vmti_wheel_rearm(struct vmti_wheel *w, struct vmti_wnode *n, vmt_ns deadline);
+
+/* Makes a linked node dead (or unlinks it from the near list). */
+void vmti_wheel_cancel(struct vmti_wheel *w, struct vmti_wnode *n);
 
 /* Moves the cursor to @now (no-op if @now is not later) and cascades. */
 void vmti_wheel_advance(struct vmti_wheel *w, vmt_ns now);
