@@ -13,7 +13,10 @@
  *   bench_runs(def)          how many repetitions (def, more with --long)
  *   bench_long()             whether a longer run was asked for
  *   bench_clock()            ns from CLOCK_MONOTONIC_RAW, for timing only
- *   bench_median(v, n)       median of n doubles (sorts v)
+ *   bench_cpu_clock()        the thread's CPU time in ns (descheduled time
+ *                            excluded), bench_cpu_overhead() its own cost
+ *   bench_median(v, n)       median of n doubles (sorts v); bench_quantile,
+ *                            bench_iqr_pct, bench_spread_pct (max - min)
  *   bench_rng / bench_rand   a seeded xorshift generator: every library under
  *                            test gets the same sequence
  *   BENCH_CHECK(cond, ...)   print and exit(1) when a result is wrong
@@ -115,6 +118,35 @@ static inline uint64_t bench_clock(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The calling thread's CPU time: on a shared machine a phase measured in wall
+ * time also counts the slices other processes ran in, a CPU-time reading does
+ * not.  It is a system call (~0.3-1 us): subtract bench_cpu_overhead() and
+ * time phases of tens of microseconds or more.
+ */
+static inline uint64_t bench_cpu_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The smallest of many back-to-back readings' differences: the reading's own cost. */
+static inline uint64_t bench_cpu_overhead(void)
+{
+	uint64_t best = UINT64_MAX, a, b;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		a = bench_cpu_clock();
+		b = bench_cpu_clock();
+		if (b - a < best)
+			best = b - a;
+	}
+	return best;
+}
+
 static inline int bench_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -130,6 +162,35 @@ static inline double bench_median(double *v, int n)
 	if (n % 2)
 		return v[n / 2];
 	return (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+/* The q-quantile (0..1) of n doubles, nearest rank (sorts v). */
+static inline double bench_quantile(double *v, int n, double q)
+{
+	int i;
+
+	if (n <= 0)
+		return 0.0;
+	qsort(v, (size_t)n, sizeof(*v), bench_cmp_double);
+	i = (int)(q * (n - 1) + 0.5);
+	return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+static inline double bench_spread_pct(double *v, int n);
+
+/*
+ * Interquartile range in % of the median: noise that outvoting did not
+ * remove.  With fewer than 4 samples there are no quartiles: max - min.
+ */
+static inline double bench_iqr_pct(double *v, int n)
+{
+	double med = bench_median(v, n);
+
+	if (n < 4)
+		return bench_spread_pct(v, n);
+	if (med <= 0.0)
+		return 0.0;
+	return (bench_quantile(v, n, 0.75) - bench_quantile(v, n, 0.25)) * 100.0 / med;
 }
 
 /* Spread of the runs around the median, printed so noise is visible. */
