@@ -60,6 +60,7 @@ struct row {
 	long long expected;
 	long long diff;
 	long long lost;
+	long long retries;
 	int ok;
 	char check[320];
 };
@@ -277,6 +278,7 @@ static struct row *add_row(struct demo *d, const char *phase, const struct mark 
 	r->expected = expected_ticks(b->vm - a->vm);
 	r->diff = r->ticks - r->expected;
 	r->lost = (long long)(b->ps.lost - a->ps.lost);
+	r->retries = (long long)(b->ps.retries - a->ps.retries);
 	r->ok = 1;
 	return r;
 }
@@ -480,22 +482,23 @@ static void print_table(struct demo *d, const struct mark *end)
 			fprintf(f,
 				"    {\"phase\": \"%s\", \"host_s\": %.6f, \"vm_s\": %.6f, "
 				"\"ticks\": %lld, \"expected\": %lld, \"diff\": %lld, \"lost\": %lld, "
-				"\"ok\": %s, \"check\": \"%s\"}%s\n",
+				"\"retries\": %lld, \"ok\": %s, \"check\": \"%s\"}%s\n",
 				r->phase, r->host_s, r->vm_s, r->ticks, r->expected, r->diff, r->lost,
-				r->ok ? "true" : "false", r->check, i + 1 < d->nrows ? "," : "");
+				r->retries, r->ok ? "true" : "false", r->check,
+				i + 1 < d->nrows ? "," : "");
 		}
 		fprintf(f, "  ],\n  \"ok\": %s\n}\n", d->failed ? "false" : "true");
 		return;
 	}
 	fprintf(f, "\nvmtime demo: KVM guest, PIT channel 0 at %.3f Hz on the VM clock\n\n",
 		pit_hz());
-	fprintf(f, "%-16s %9s %9s %8s %9s %6s %6s  %s\n", "phase", "host s", "VM s", "ticks",
-		"expected", "diff", "lost", "check");
+	fprintf(f, "%-16s %8s %8s %7s %8s %6s %5s %5s  %s\n", "phase", "host s", "VM s", "ticks",
+		"expected", "diff", "lost", "retry", "check");
 	for (int i = 0; i < d->nrows; i++) {
 		struct row *r = &d->rows[i];
 
-		fprintf(f, "%-16s %9.3f %9.3f %8lld %9lld %+6lld %6lld  %s %s\n", r->phase,
-			r->host_s, r->vm_s, r->ticks, r->expected, r->diff, r->lost,
+		fprintf(f, "%-16s %8.3f %8.3f %7lld %8lld %+6lld %5lld %5lld  %s %s\n", r->phase,
+			r->host_s, r->vm_s, r->ticks, r->expected, r->diff, r->lost, r->retries,
 			r->ok ? "ok" : "FAIL", r->check);
 	}
 	fprintf(f, "\nguest: %u ticks, checksum %08x, %u PIT reads, %u bad\n", end->g.ticks,
