@@ -6,5 +6,6 @@
 /* Each returns the process exit status. argv[0] is the subcommand's name. */
 int cmd_demo(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const struct {
 } commands[] = {
 	{ "demo", cmd_demo, "run the main job: a VM whose timer device runs on vmtime" },
 	{ "snapshot", cmd_snapshot, "show or check a snapshot file" },
+	{ "inspect", cmd_inspect, "print a running keeper's clock as JSON (--connect PATH)" },
 };
 
 static void usage(FILE *f)

@@ -23,5 +23,6 @@
 #include "ptimer.h"
 #include "timerfd.h"
 #include "guest.h"
+#include "share.h"
 
 #endif /* VMTIME_VMTIME_H */
