@@ -159,6 +159,27 @@ TEST(mode2_irq_every_period_on_the_grid)
 	fx_fini(&f);
 }
 
+TEST(irq_stays_on_the_counter_grid_for_long)
+{
+	struct fx f;
+	vmt_ns t0, exact;
+	const uint64_t n = 20000;
+
+	/* A whole-ns period would drift 0.47 ns per tick: 9.4 us here. */
+	fx_init(&f, VMT_MISSED_CATCHUP, 0);
+	program(&f, 0, 2, 1193);
+	t0 = now(&f);
+	run_to(&f, t0 + counts(1193 * n) - 1000);
+	ASSERT_EQ(f.nirq, n - 1);
+	run_to(&f, t0 + counts(1193 * n) + 1000);
+	ASSERT_EQ(f.nirq, n);
+	exact = t0 + counts(1193 * n);
+	ASSERT_NEAR(now(&f), exact + 1000, 0);
+	/* Right after the last interrupt the counter has just reloaded. */
+	ASSERT_NEAR(latched_read(&f, 0), 1193 - 1, 1);
+	fx_fini(&f);
+}
+
 TEST(mode3_square_wave_counts_by_two)
 {
 	struct fx f;

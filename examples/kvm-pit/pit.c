@@ -181,13 +181,39 @@ static void drain_locked(struct pit *pit)
 		vmt_timer_arm(pit->retry_timer, vmt_ns_add(vm_now(pit), PIT_RETRY_NS));
 }
 
+/*
+ * A vmt_timer period is whole nanoseconds, 1193 counts are 999847.47 ns: left
+ * alone, the interrupts would drift from the counter by half a tick every
+ * quarter of an hour.  The ptimer keeps the exact grid (its period has a
+ * 2^-32 ns fraction), so each on-time tick re-anchors the next deadline on
+ * it; a timer running behind is left to its missed-tick policy.
+ */
+static void irq_realign_locked(struct pit *pit, vmt_timer *t)
+{
+	struct pit_channel *c = &pit->ch[0];
+	vmt_ns dl = vmt_timer_deadline(t), period = vmt_timer_period(t), now = vm_now(pit), ne;
+
+	if (period == 0 || !periodic_mode(c->mode) || dl <= now)
+		return;
+	vmt_ptimer_transaction_begin(c->pt);
+	ne = vmt_ptimer_next_event(c->pt);
+	vmt_ptimer_transaction_commit(c->pt);
+	if (ne == VMT_NS_NEVER)
+		return;
+	/* The ptimer's own reload for this tick may not have run yet. */
+	if (ne <= now)
+		ne += counts_to_ns(c->count);
+	if (ne != dl && (ne > dl ? ne - dl : dl - ne) < period / 2)
+		vmt_timer_arm_periodic(t, ne, period, pit->policy);
+}
+
 static void irq_tick(vmt_timer *t, uint64_t expirations, void *userdata)
 {
 	struct pit *pit = userdata;
 	int r;
 
-	(void)t;
 	pthread_mutex_lock(&pit->lock);
+	irq_realign_locked(pit, t);
 	pit->st.expirations += expirations;
 	if (pit->policy == VMT_MISSED_CATCHUP) {
 		pit->backlog += expirations;
