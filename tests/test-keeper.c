@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -496,12 +497,20 @@ TEST(hook_real_mode_stop_near_never)
 	struct fake f = { .host = 0 };
 	vmt_keeper *k = keeper_hooked(VMT_KEEPER_REAL, VMT_NS_NEVER - 10, &f);
 	vmt_source *src = vmt_keeper_source(k);
+	struct vmti_clock_state st;
 
 	ASSERT_OK(vmt_keeper_start(k));
 	f.host = 5;
 	ASSERT_UEQ(vmt_now(src, VMT_CLOCK_VM), VMT_NS_NEVER - 5);
-	/* A frozen clock never reads as "never". */
+	/* Running past the end saturates below "never"; it does not wrap to 0. */
 	f.host = 1000;
+	ASSERT_UGE(vmt_now(src, VMT_CLOCK_VM), VMT_NS_NEVER - 5);
+	ASSERT_ULT(vmt_now(src, VMT_CLOCK_VM), VMT_NS_NEVER);
+	/* The same for the loops' view of the clock. */
+	vmti_source_state(src, &st);
+	ASSERT_UGE(st.vm_now, VMT_NS_NEVER - 5);
+	ASSERT_ULT(st.vm_now, VMT_NS_NEVER);
+	/* A frozen clock never reads as "never" either. */
 	ASSERT_OK(vmt_keeper_stop(k));
 	ASSERT_ULT(vmt_now(src, VMT_CLOCK_VM), VMT_NS_NEVER);
 	ASSERT_UGE(vmt_now(src, VMT_CLOCK_VM), VMT_NS_NEVER - 5);
@@ -777,4 +786,32 @@ TEST(inspect_errors)
 	vmt_keeper_free(k);
 	if (!full)
 		SKIP("no /dev/full for the -EIO case");
+}
+
+/* ---- resource errors ---- */
+
+TEST(new_out_of_file_descriptors)
+{
+	struct rlimit old, low;
+	vmt_keeper *sentinel = (vmt_keeper *)&old, *k = sentinel;
+	int fd, r;
+
+	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
+		SKIP("getrlimit: %s", strerror(errno));
+	/* The lowest free descriptor becomes the limit: memfd_create() must fail. */
+	fd = dup(2);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	low = old;
+	low.rlim_cur = (rlim_t)fd;
+	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+		SKIP("setrlimit: %s", strerror(errno));
+	r = vmt_keeper_new(NULL, &k);
+	setrlimit(RLIMIT_NOFILE, &old);
+	ASSERT_ERR(r, -EMFILE);
+	ASSERT_TRUE(k == sentinel);
+	/* Nothing leaked: the next keeper gets the same descriptor. */
+	ASSERT_OK(vmt_keeper_new(NULL, &k));
+	ASSERT_EQ(k->memfd, fd);
+	vmt_keeper_free(k);
 }
