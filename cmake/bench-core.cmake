@@ -16,3 +16,15 @@ endif()
 if(TARGET bench-now)
   set_property(TARGET bench-now PROPERTY LINK_LIBRARIES vmtime_static m)
 endif()
+
+# `cmake --build DIR --target benchmarks` builds only the benchmarks (and the
+# library), so a test being edited elsewhere in the tree cannot stop a
+# benchmark run.
+set(vmt_bench_targets)
+foreach(src ${VMT_BENCH_SOURCES})
+  get_filename_component(name ${src} NAME_WE)
+  list(APPEND vmt_bench_targets ${name})
+endforeach()
+if(vmt_bench_targets)
+  add_custom_target(benchmarks DEPENDS ${vmt_bench_targets})
+endif()
