@@ -52,3 +52,17 @@ endif()
 if(TARGET test-demo)
   add_dependencies(test-demo vmtime_tool)
 endif()
+
+# `vmtime demo` where KVM is missing: it says so and runs the simulated guest
+# (VMTIME_KVM_DEVICE points the VMM at a device node that does not exist).
+add_test(NAME demo-no-kvm-fallback
+  COMMAND vmtime_tool demo --duration-scale 0.05 --json)
+set_tests_properties(demo-no-kvm-fallback PROPERTIES LABELS single TIMEOUT 60
+  ENVIRONMENT VMTIME_KVM_DEVICE=/nonexistent/kvm
+  PASS_REGULAR_EXPRESSION "running the simulated guest instead.*\"guest\":\"simulated\".*\"ok\":true"
+  FAIL_REGULAR_EXPRESSION "\"ok\":false")
+foreach(args "--duration-scale;nope" "--duration-scale;0" "--bogus")
+  string(MAKE_C_IDENTIFIER "${args}" id)
+  add_test(NAME demo-usage${id} COMMAND vmtime_tool demo ${args})
+  set_tests_properties(demo-usage${id} PROPERTIES LABELS single TIMEOUT 60 WILL_FAIL TRUE)
+endforeach()

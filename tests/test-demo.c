@@ -6,8 +6,8 @@
  * the JSON table: a KVM guest, every phase present, the pause adding no
  * tick, the restore resuming at the saved count, no phase but the COALESCE
  * one off by more than the documented tolerance.  Without a usable
- * /dev/kvm it skips (exit 77), after checking that the simulated fallback
- * runs.
+ * /dev/kvm it skips (exit 77).  The fallback to the simulated guest and
+ * the usage errors are CTest entries of cmake/kvm-pit.cmake.
  */
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -68,24 +68,6 @@ static int kvm_usable(void)
 		return 0;
 	close(fd);
 	return 1;
-}
-
-TEST(simulated_fallback_runs)
-{
-	static char out[8192];
-
-	ASSERT_EQ(run("demo --simulated --duration-scale 0.05 --json", out, sizeof(out)), 0);
-	ASSERT_TRUE(strstr(out, "\"guest\":\"simulated\"") != NULL);
-	ASSERT_TRUE(strstr(out, "\"ok\":true") != NULL);
-}
-
-TEST(bad_usage_exits_2)
-{
-	static char out[1024];
-
-	ASSERT_EQ(run("demo --duration-scale nope 2>/dev/null", out, sizeof(out)), 2);
-	ASSERT_EQ(run("demo --duration-scale 0 2>/dev/null", out, sizeof(out)), 2);
-	ASSERT_EQ(run("demo --bogus 2>/dev/null", out, sizeof(out)), 2);
 }
 
 TEST(kvm_demo_table)

@@ -65,6 +65,9 @@ struct guest_state {
  * @why: a buffer for the reason it cannot
  * @len: its size
  *
+ * The device is /dev/kvm, or the path in the environment variable
+ * VMTIME_KVM_DEVICE (tests point it elsewhere to exercise the fallback).
+ *
  * Return: 0, or a negative errno with @why filled (no /dev/kvm, no access,
  * KVM_CREATE_VM refused, an API version or capability missing).
  */
