@@ -7,6 +7,7 @@
 #include <vmtime/keeper.h>
 
 #include "guest-internal.h"
+#include "keeper-internal.h"
 #include "tests.h"
 #include "tsc.h"
 
@@ -318,5 +319,37 @@ TEST(real_keeper_nominal_frequency)
 	check_real(k, khz, 0, 20000);
 	/* A guest TSC at 3/4 of the host rate. */
 	check_real(k, khz * 3 / 4, UINT64_C(3) << (VMT_GUEST_RATIO_FRAC_BITS - 2), 20000);
+	vmt_keeper_free(k);
+}
+
+TEST(tsc_mode_keeper_uses_the_calibrated_rate)
+{
+	struct vmt_keeper_config cfg = VMT_KEEPER_CONFIG_INIT;
+	struct vmt_pvclock_vcpu_time_info pv = { 0 };
+	struct vmt_guest_tsc gt = { 0 };
+	vmt_keeper *k;
+
+	if (!vmti_tsc_invariant())
+		SKIP("no invariant TSC");
+	cfg.tsc = VMT_TSC_AUTO;
+	ASSERT_OK(vmt_keeper_new(&cfg, &k));
+	for (int i = 0; i < 400 && !(VMTI_PAGE_GET(k->page, flags) & VMTI_PAGE_TSC_VALID); i++) {
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	ASSERT_TRUE(VMTI_PAGE_GET(k->page, flags) & VMTI_PAGE_TSC_VALID);
+	ASSERT_OK(vmt_keeper_start(k));
+	/* No guest_khz needed: the keeper's calibration gives the rate. */
+	ASSERT_OK(vmt_guest_pvclock_update(vmt_keeper_source(k), &gt, &pv));
+	ASSERT_TRUE(pv.flags & VMT_PVCLOCK_TSC_STABLE_BIT);
+	ASSERT_NE(pv.tsc_to_system_mul, 0);
+	check_real(k, 0, 0, 20000);
+	check_real(k, 0, UINT64_C(5) << (VMT_GUEST_RATIO_FRAC_BITS - 1), 20000); /* 2.5x */
+	/* Stopped: the stable flag stays, the rate is zero, the time frozen. */
+	ASSERT_OK(vmt_keeper_stop(k));
+	ASSERT_OK(vmt_guest_pvclock_update(vmt_keeper_source(k), &gt, &pv));
+	ASSERT_EQ(pv.tsc_to_system_mul, 0);
+	ASSERT_UEQ(guest_pvclock_read(&pv, vmti_rdtsc() + 1000000),
+		   vmt_now(vmt_keeper_source(k), VMT_CLOCK_VM));
 	vmt_keeper_free(k);
 }
