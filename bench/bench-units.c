@@ -20,6 +20,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <vmtime/vmtime.h>
 
@@ -127,10 +129,9 @@ static double baseline(enum vmt_unit_op op, vmt_snap_reader *rd, size_t *bytes)
 	}
 	t1 = bench_clock();
 	if (w) {
-		void *buf;
+		const void *buf;
 
 		BENCH_OK(vmt_snap_writer_save_buffer(w, &buf, bytes, NULL));
-		free(buf);
 		vmt_snap_writer_free(w);
 	}
 	return (double)(t1 - t0);
@@ -185,6 +186,7 @@ int main(int argc, char **argv)
 		vmt_snap_writer *w;
 		vmt_snap_reader *rd;
 		void *buf;
+		const void *img;
 		size_t len, blen;
 
 		t0 = bench_clock();
@@ -208,7 +210,11 @@ int main(int argc, char **argv)
 		t1 = bench_clock();
 		eng[2][run] = (double)(t1 - t0);
 		rep = vmt_units_report_free(rep);
-		BENCH_OK(vmt_snap_writer_save_buffer(w, &buf, &len, NULL));
+		BENCH_OK(vmt_snap_writer_save_buffer(w, &img, &len, NULL));
+		/* The image belongs to the writer: keep a copy past its free. */
+		buf = malloc(len);
+		BENCH_CHECK(buf != NULL, "malloc");
+		memcpy(buf, img, len);
 		vmt_snap_writer_free(w);
 		BENCH_OK(vmt_snap_reader_from_buffer(buf, len, &rd, NULL));
 		BENCH_CHECK(vmt_snap_reader_count(rd) == NUNITS, "sections: %zu",

@@ -494,6 +494,33 @@ static void program(vmt_loop *loop, const struct vmti_clock_state *st, const vmt
 	arm_wall(loop, wall == 0 ? VMT_NS_NEVER : wall);
 }
 
+/*
+ * Listeners may add or remove listeners (a timer fd freed by another one's
+ * callback): walk by index under the lock, calling each without it, and
+ * re-find our place by identity after every call.
+ */
+static void call_wall_listeners(vmt_loop *loop)
+{
+	size_t i = 0;
+
+	vmti_loop_lock(loop);
+	while (i < loop->nwall) {
+		struct vmti_wall_listener l = loop->wall[i];
+
+		vmti_loop_unlock(loop);
+		l.fn(l.opaque);
+		vmti_loop_lock(loop);
+		/* Continue after the one just called, wherever it moved. */
+		size_t j = 0;
+
+		while (j < loop->nwall &&
+		       (loop->wall[j].fn != l.fn || loop->wall[j].opaque != l.opaque))
+			j++;
+		i = j < loop->nwall ? j + 1 : i;
+	}
+	vmti_loop_unlock(loop);
+}
+
 static int dispatch(vmt_loop *loop)
 {
 	struct vmti_clock_state st;
@@ -535,18 +562,8 @@ static int dispatch(vmt_loop *loop)
 	seg[VMT_CLOCK_COUNT] = loop->ndue;
 	vmti_loop_unlock(loop);
 
-	if (wall_step && loop->nwall) {
-		struct vmti_wall_listener copy[16];
-		size_t n;
-
-		/* Listeners may remove themselves: call them from a copy. */
-		vmti_loop_lock(loop);
-		n = loop->nwall < 16 ? loop->nwall : 16;
-		memcpy(copy, loop->wall, n * sizeof(copy[0]));
-		vmti_loop_unlock(loop);
-		for (size_t i = 0; i < n; i++)
-			copy[i].fn(copy[i].opaque);
-	}
+	if (wall_step)
+		call_wall_listeners(loop);
 
 	for (unsigned c = 0; c < VMT_CLOCK_COUNT; c++)
 		sort_due(loop->due + seg[c], seg[c + 1] - seg[c]);

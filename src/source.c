@@ -92,7 +92,10 @@ static inline vmt_ns vm_now(const vmt_source *src)
 
 			/* A host reading before the start stamp is clamped: no going back. */
 			if (h > hb)
-				v += h - hb;
+				v = vmt_ns_add(v, h - hb);
+			/* Saturate where stop does, so the frozen value is never below. */
+			if (v == VMT_NS_NEVER)
+				v = VMT_NS_NEVER - 1;
 		}
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&p->seq, memory_order_relaxed) == s)
@@ -119,7 +122,9 @@ void vmti_source_state(const vmt_source *src, struct vmti_clock_state *st)
 		st->vm_now = st->vm_base;
 		if ((st->flags & (VMTI_PAGE_RUNNING | VMTI_PAGE_MANUAL)) == VMTI_PAGE_RUNNING &&
 		    st->host_now > st->host_base)
-			st->vm_now += st->host_now - st->host_base;
+			st->vm_now = vmt_ns_add(st->vm_now, st->host_now - st->host_base);
+		if (st->vm_now == VMT_NS_NEVER)
+			st->vm_now = VMT_NS_NEVER - 1;
 		atomic_thread_fence(memory_order_acquire);
 		if (atomic_load_explicit(&p->seq, memory_order_relaxed) == s)
 			return;

@@ -14,6 +14,9 @@
 #include <vmtime/snapshot.h>
 #include <vmtime/units.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "tests.h"
 
 #define SEC VMT_NS_PER_SEC
@@ -84,9 +87,16 @@ static vmt_snap_reader *run_and_save(struct rig *g, vmt_ns ns, void **buf)
 	if (vmt_units_start(g->units, NULL) < 0 || vmt_keeper_advance(g->k, ns) < 0 ||
 	    vmt_units_stop(g->units, NULL) < 0)
 		VMT_FAIL("run");
+	const void *img;
+
 	if (vmt_snap_writer_new(&w) < 0 || vmt_units_save(g->units, w, NULL) < 0 ||
-	    vmt_snap_writer_save_buffer(w, buf, &len, NULL) < 0)
+	    vmt_snap_writer_save_buffer(w, &img, &len, NULL) < 0)
 		VMT_FAIL("save");
+	/* The image belongs to the writer: keep a copy past its free. */
+	*buf = malloc(len);
+	if (!*buf)
+		VMT_FAIL("malloc");
+	memcpy(*buf, img, len);
 	vmt_snap_writer_free(w);
 	if (vmt_snap_reader_from_buffer(*buf, len, &rd, NULL) < 0)
 		VMT_FAIL("reader");
@@ -240,8 +250,14 @@ static vmt_snap_reader *handmade(uint32_t version, bool with_vm, bool with_wall,
 		vmt_fields_put_u64(fw, 1, vm);
 	if (with_wall)
 		vmt_fields_put_u64(fw, 2, 1700000000 * SEC);
-	if (vmt_snap_writer_save_buffer(w, buf, &len, NULL) < 0)
+	const void *img;
+
+	if (vmt_snap_writer_save_buffer(w, &img, &len, NULL) < 0)
 		VMT_FAIL("save");
+	*buf = malloc(len);
+	if (!*buf)
+		VMT_FAIL("malloc");
+	memcpy(*buf, img, len);
 	vmt_snap_writer_free(w);
 	if (vmt_snap_reader_from_buffer(*buf, len, &rd, NULL) < 0)
 		VMT_FAIL("reader");

@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <vmtime/vmtime.h>
@@ -1136,6 +1138,19 @@ TEST(host_clock)
 
 /* ---- save and restore -------------------------------------------------- */
 
+/* The writer owns its image: copy it out so it outlives the writer. */
+static void *save_copy(vmt_snap_writer *w, size_t *len)
+{
+	const void *img;
+	void *buf;
+
+	ASSERT_OK(vmt_snap_writer_save_buffer(w, &img, len, NULL));
+	buf = malloc(*len);
+	ASSERT_TRUE(buf != NULL);
+	memcpy(buf, img, *len);
+	return buf;
+}
+
 /* Save @pt as group 7 of a one-section snapshot; return its bytes. */
 static void *save_one(vmt_ptimer *pt, size_t *len)
 {
@@ -1147,7 +1162,7 @@ static void *save_one(vmt_ptimer *pt, size_t *len)
 	ASSERT_OK(vmt_snap_writer_section(w, "dev", 1, &fw));
 	ASSERT_OK(vmt_fields_put_u64(fw, 1, 42)); /* a device field beside it */
 	ASSERT_OK(vmt_ptimer_save(pt, fw, 7));
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, len, NULL));
+	buf = save_copy(w, len);
 	vmt_snap_writer_free(w);
 	return buf;
 }
@@ -1270,7 +1285,7 @@ static void *forge(uint32_t skip_id, uint32_t bad_id, int bad_kind, size_t *len)
 	if (skip_id != 7)
 		ASSERT_OK(vmt_fields_put_i64(fw, 7, -5000));
 	ASSERT_OK(vmt_fields_end_group(fw));
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, len, NULL));
+	buf = save_copy(w, len);
 	vmt_snap_writer_free(w);
 	return buf;
 }

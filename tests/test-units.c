@@ -14,6 +14,8 @@
 #include <vmtime/snapshot.h>
 #include <vmtime/units.h>
 
+#include <stdlib.h>
+#include <string.h>
 #include "tests.h"
 
 /* One global sequence: every begin and end of a unit operation takes a number. */
@@ -167,6 +169,21 @@ static void add(vmt_units *s, const char *name, struct tu *t, const struct vmt_u
 }
 
 /* ---- registration ---- */
+
+/* The writer owns its image: copy it out so it outlives the writer. */
+static void *image_copy(vmt_snap_writer *w, size_t *len)
+{
+	const void *img;
+	void *buf;
+
+	if (vmt_snap_writer_save_buffer(w, &img, len, NULL) < 0)
+		VMT_FAIL("save buffer");
+	buf = malloc(*len);
+	if (!buf)
+		VMT_FAIL("malloc");
+	memcpy(buf, img, *len);
+	return buf;
+}
 
 TEST(add_names)
 {
@@ -464,7 +481,7 @@ TEST(state_change_unit_added_while_running)
 
 	ASSERT_OK(vmt_snap_writer_new(&w));
 	ASSERT_OK(vmt_units_save(s, w, NULL));
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, &len, NULL));
+	buf = image_copy(w, &len);
 	vmt_snap_writer_free(w);
 	a.value = 0;
 	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, &rd, NULL));
@@ -487,8 +504,7 @@ static vmt_snap_reader *save_to_reader(vmt_units *s, void **buf)
 		VMT_FAIL("snap writer");
 	if (vmt_units_save(s, w, NULL) < 0)
 		VMT_FAIL("units save");
-	if (vmt_snap_writer_save_buffer(w, buf, &len, NULL) < 0)
-		VMT_FAIL("save buffer");
+	*buf = image_copy(w, &len);
 	vmt_snap_writer_free(w);
 	if (vmt_snap_reader_from_buffer(*buf, len, &rd, NULL) < 0)
 		VMT_FAIL("reader");
@@ -794,7 +810,7 @@ TEST(save_failure_leaves_no_section)
 	ASSERT_EQ(vmt_units_report_find(rep, "b", VMT_UNIT_OP_SAVE)->status, VMT_UNIT_FAILED);
 	ASSERT_EQ(vmt_units_report_failures(rep), 1);
 	vmt_units_report_free(rep);
-	ASSERT_OK(vmt_snap_writer_save_buffer(w, &buf, &len, NULL));
+	buf = image_copy(w, &len);
 	vmt_snap_writer_free(w);
 	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, &rd, NULL));
 	ASSERT_EQ(vmt_snap_reader_count(rd), 1);
@@ -822,8 +838,7 @@ static vmt_snap_reader *snapshot_of(const char *const *names, int n, void **buf)
 		    vmt_fields_put_u64(fw, 1, 9) < 0)
 			VMT_FAIL("section %s", names[i]);
 	}
-	if (vmt_snap_writer_save_buffer(w, buf, &len, NULL) < 0)
-		VMT_FAIL("save");
+	*buf = image_copy(w, &len);
 	vmt_snap_writer_free(w);
 	if (vmt_snap_reader_from_buffer(*buf, len, &rd, NULL) < 0)
 		VMT_FAIL("reader");
