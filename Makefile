@@ -48,7 +48,7 @@ check-tsan:
 
 bench: deps-bench
 	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-	$(CMAKE) --build build-bench -j $(JOBS)
+	$(CMAKE) --build build-bench -j $(JOBS) --target benchmarks
 	bash bench/run-all.sh build-bench
 
 demo: build
