@@ -364,8 +364,14 @@ TEST(coalesce_loses_missed_ticks_catchup_does_not)
 	/* COALESCE: a late loop gives one callback for 10 ticks: one edge. */
 	fx_init(&f, VMT_MISSED_COALESCE, 0);
 	program(&f, 0, 2, 1193);
+	ASSERT_EQ(pit_ticks_owed(f.pit), 0);
+	ASSERT_EQ(pit_irq_idle(f.pit), 1);
 	ASSERT_OK(vmt_keeper_advance(f.k, counts(1193 * 10) + 10));
+	/* Due on the VM clock, not yet run by the loop: owed. */
+	ASSERT_EQ(pit_ticks_owed(f.pit), 10);
+	ASSERT_EQ(pit_irq_idle(f.pit), 0);
 	ASSERT_OK(vmt_loop_dispatch(f.loop));
+	ASSERT_EQ(pit_ticks_owed(f.pit), 0);
 	ASSERT_OK(pit_get_stats(f.pit, &st));
 	ASSERT_EQ(f.nirq, 1);
 	ASSERT_EQ(st.expirations, 10);
@@ -399,6 +405,8 @@ TEST(catchup_retries_ticks_the_controller_refused)
 	ASSERT_OK(pit_get_stats(f.pit, &st));
 	ASSERT_EQ(st.raised, 0);
 	ASSERT_EQ(st.backlog, 5);
+	ASSERT_EQ(pit_ticks_owed(f.pit), 5);
+	ASSERT_EQ(pit_irq_idle(f.pit), 0);
 	ASSERT_GT(st.retries, 5);
 	f.accept = 1;
 	/* Retries every PIT_RETRY_NS drain the backlog well within one period. */
@@ -554,6 +562,7 @@ TEST(argument_errors)
 	struct pit_stats st;
 	struct pit *p;
 	uint8_t v;
+	vmt_ns t;
 	struct fx f;
 
 	fx_init(&f, VMT_MISSED_CATCHUP, 0);
@@ -576,6 +585,12 @@ TEST(argument_errors)
 	ASSERT_ERR(pit_get_stats(f.pit, NULL), -EINVAL);
 	ASSERT_ERR(pit_get_stats(NULL, &st), -EINVAL);
 	ASSERT_ERR(pit_reset(NULL), -EINVAL);
+	ASSERT_ERR(pit_ticks_owed(NULL), -EINVAL);
+	ASSERT_ERR(pit_irq_idle(NULL), -EINVAL);
+	ASSERT_ERR(pit_loaded_at(f.pit, 3, &t), -EINVAL);
+	ASSERT_ERR(pit_loaded_at(f.pit, 0, NULL), -EINVAL);
+	ASSERT_OK(pit_loaded_at(f.pit, 0, &t));
+	ASSERT_UEQ(t, VMT_NS_NEVER);
 	ASSERT_ERR(pit_save(NULL, NULL), -EINVAL);
 	ASSERT_TRUE(pit_free(NULL) == NULL);
 	/* Data written before any control word is ignored. */

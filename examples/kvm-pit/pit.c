@@ -503,6 +503,24 @@ int pit_loaded_at(struct pit *pit, int ch, vmt_ns *t)
 	return 0;
 }
 
+long long pit_ticks_owed(struct pit *pit)
+{
+	vmt_ns dl, period, now;
+	long long owed;
+
+	if (!pit)
+		return -EINVAL;
+	pthread_mutex_lock(&pit->lock);
+	owed = (long long)pit->backlog;
+	dl = vmt_timer_deadline(pit->irq_timer);
+	period = vmt_timer_period(pit->irq_timer);
+	now = vm_now(pit);
+	if (dl <= now)
+		owed += period ? (long long)((now - dl) / period) + 1 : 1;
+	pthread_mutex_unlock(&pit->lock);
+	return owed;
+}
+
 int pit_irq_idle(struct pit *pit)
 {
 	int idle;

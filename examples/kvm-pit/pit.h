@@ -167,6 +167,19 @@ int pit_get_stats(struct pit *pit, struct pit_stats *st);
 int pit_loaded_at(struct pit *pit, int ch, vmt_ns *t);
 
 /**
+ * pit_ticks_owed() - channel 0 ticks due but not yet handed to the
+ * interrupt controller.
+ * @pit: the PIT
+ *
+ * The catch-up backlog plus the expirations of the IRQ timer that are due
+ * on the VM clock but whose callback has not run (the loop thread is late,
+ * or the clock stopped first: they run after the next start).
+ *
+ * Return: the count (>= 0), -EINVAL for a NULL @pit.
+ */
+long long pit_ticks_owed(struct pit *pit);
+
+/**
  * pit_irq_idle() - whether channel 0 owes no interrupt right now.
  * @pit: the PIT
  *

@@ -62,8 +62,11 @@ struct vmm {
 	int error;
 	char error_msg[128];
 
-	_Atomic uint32_t rep_ticks, rep_csum, rep_bad;
-	_Atomic uint64_t reports, exits;
+	/* A report is three OUTs; it is published whole, after the last one. */
+	uint32_t pend_ticks, pend_csum; /* vCPU thread only */
+	pthread_mutex_t rep_lock;
+	struct guest_state rep;
+	_Atomic uint64_t exits;
 };
 
 static int fail(struct vmt_error *err, int code, const char *fmt, ...)
@@ -138,13 +141,16 @@ static void handle_io(struct vmm *vm)
 			   port <= GUEST_PORT_BAD) {
 			memcpy(&v, data, sizeof(v));
 			if (port == GUEST_PORT_TICKS) {
-				atomic_store(&vm->rep_ticks, v);
+				vm->pend_ticks = v;
 			} else if (port == GUEST_PORT_CSUM) {
-				atomic_store(&vm->rep_csum, v);
+				vm->pend_csum = v;
 			} else if (port == GUEST_PORT_BAD) {
-				atomic_store(&vm->rep_bad, v);
-				/* The bad count is the last of a report. */
-				atomic_fetch_add(&vm->reports, 1);
+				pthread_mutex_lock(&vm->rep_lock);
+				vm->rep.ticks = vm->pend_ticks;
+				vm->rep.csum = vm->pend_csum;
+				vm->rep.bad = v;
+				vm->rep.reads++;
+				pthread_mutex_unlock(&vm->rep_lock);
 			}
 		} else if (!out) {
 			/* Nothing decodes this port: the bus floats high. */
@@ -364,6 +370,7 @@ int vmm_new(const struct vmm_config *cfg, struct vmm **ret, struct vmt_error *er
 	vm->mem = MAP_FAILED;
 	vm->run = MAP_FAILED;
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->rep_lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 
 	vm->kvm_fd = open(kvm_device(), O_RDWR | O_CLOEXEC);
@@ -475,6 +482,7 @@ struct vmm *vmm_free(struct vmm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->rep_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 	return NULL;
@@ -495,10 +503,9 @@ int vmm_last_report(struct vmm *vm, struct guest_state *st)
 {
 	if (!vm || !st)
 		return -EINVAL;
-	st->ticks = atomic_load(&vm->rep_ticks);
-	st->csum = atomic_load(&vm->rep_csum);
-	st->bad = atomic_load(&vm->rep_bad);
-	st->reads = (uint32_t)atomic_load(&vm->reports);
+	pthread_mutex_lock(&vm->rep_lock);
+	*st = vm->rep;
+	pthread_mutex_unlock(&vm->rep_lock);
 	return 0;
 }
 
@@ -517,6 +524,23 @@ int vmm_irq_idle(struct vmm *vm)
 	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
 		return -errno;
 	return !((chip.chip.pic.irr | chip.chip.pic.isr) & 1);
+}
+
+long long vmm_ticks_owed(struct vmm *vm)
+{
+	struct kvm_irqchip chip;
+	long long owed;
+
+	if (!vm)
+		return -EINVAL;
+	owed = pit_ticks_owed(vm->pit);
+	if (owed < 0)
+		return owed;
+	memset(&chip, 0, sizeof(chip));
+	chip.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
+		return -errno;
+	return owed + (chip.chip.pic.irr & 1);
 }
 
 struct pit *vmm_pit(struct vmm *vm)

@@ -133,6 +133,19 @@ int vmm_last_report(struct vmm *vm, struct guest_state *st);
 int vmm_irq_idle(struct vmm *vm);
 
 /**
+ * vmm_ticks_owed() - timer interrupts due to the guest but not yet taken.
+ * @vm: the VM
+ *
+ * pit_ticks_owed() plus IRQ0 requested in the master PIC.  Exact
+ * while the VM is stopped; a tick in service (taken, handler not finished)
+ * is not counted, so the value may be one short.
+ *
+ * Return: the count (>= 0), or a negative errno if the PIC state could not
+ * be read.
+ */
+long long vmm_ticks_owed(struct vmm *vm);
+
+/**
  * vmm_pit() - the VM's PIT.
  * @vm: the VM
  *
