@@ -53,6 +53,12 @@ int vmti_keeper_subscribe(vmt_keeper *k, int efd);
 void vmti_keeper_unsubscribe(vmt_keeper *k, int efd);
 
 enum vmt_restore_policy vmti_keeper_restore_policy(const vmt_keeper *k);
+
+/*
+ * Host time for a write that freezes VM time (stop); call inside the write.
+ * Waits out the readers' reordering window (see keeper.c).
+ */
+vmt_ns vmti_keeper_sample_host(vmt_keeper *k, uint64_t flags);
 bool vmti_keeper_is_manual(const vmt_keeper *k);
 
 #endif /* VMT_KEEPER_INTERNAL_H */

@@ -194,6 +194,31 @@ bool vmti_keeper_is_manual(const vmt_keeper *k)
 	return k->mode == VMT_KEEPER_MANUAL;
 }
 
+/*
+ * The host time a write freezes the clock at.  Readers do not fence their
+ * clock read (an lfence would cost as much as the read), so a reader's rdtsc
+ * (or the vDSO's) may execute a little after its closing sequence load.  Such
+ * a read still returns, with the old sequence, a host time sampled slightly
+ * after the writer's odd increment became visible.  The window is bounded by
+ * the CPU's out-of-order window (an interrupt retires or flushes both), far
+ * below VMTI_REORDER_WINDOW_NS: sampling that long after the increment puts
+ * the frozen value above every value a reader can have returned.  Only stop
+ * pays it, with readers spinning on the odd sequence meanwhile.
+ */
+#define VMTI_REORDER_WINDOW_NS 1000
+
+vmt_ns vmti_keeper_sample_host(vmt_keeper *k, uint64_t flags)
+{
+	vmt_ns t0 = vmti_page_host_mono(&k->src, k->page, flags), h;
+
+	if (k->src.host_clock)
+		return t0; /* injected time: no hardware to wait for */
+	do
+		h = vmti_page_host_mono(&k->src, k->page, flags);
+	while (h - t0 < VMTI_REORDER_WINDOW_NS && h >= t0);
+	return h;
+}
+
 /* Bumps the generation and wakes the loops; the caller is inside a write. */
 static void changed_locked(vmt_keeper *k)
 {
@@ -242,7 +267,7 @@ int vmt_keeper_stop(vmt_keeper *k)
 	vmti_page_write_begin(p);
 	if (k->mode == VMT_KEEPER_REAL) {
 		/* Sampled after the odd sequence is visible: see the comment on top. */
-		vmt_ns h = vmti_page_host_mono(&k->src, p, flags);
+		vmt_ns h = vmti_keeper_sample_host(k, flags);
 		vmt_ns hb = VMTI_PAGE_GET(p, host_base);
 		vmt_ns v = VMTI_PAGE_GET(p, vm_base);
 

@@ -49,14 +49,22 @@ vmt_ns vmti_page_host_mono(const vmt_source *src, const struct vmti_page *p, uin
 		uint64_t ns_base = atomic_load_explicit(&p->tsc_ns_base, memory_order_relaxed);
 		uint64_t mult = atomic_load_explicit(&p->tsc_mult, memory_order_relaxed);
 		uint64_t shift = atomic_load_explicit(&p->tsc_shift, memory_order_relaxed);
-		uint64_t tsc;
 
-		/* lfence keeps rdtsc from executing before the sequence load. */
-		_mm_lfence();
-		tsc = __rdtsc();
-		/* Another CPU's TSC may trail the calibration point by a few cycles. */
-		uint64_t delta = tsc > base ? tsc - base : 0;
-		return ns_base + (uint64_t)(((unsigned __int128)delta * mult) >> (shift & 63));
+		/* A forged or half-initialised page must not freeze host time. */
+		if (mult && shift < 64) {
+			/*
+			 * No fence around rdtsc: it would cost more than the read.
+			 * An rdtsc executed early reads an earlier time (clamped
+			 * below the base); one executed after the closing
+			 * sequence load is covered by the keeper, which waits
+			 * out the reordering window before it samples the clock
+			 * in a write (see keeper.c).
+			 */
+			uint64_t tsc = __rdtsc();
+			uint64_t delta = tsc > base ? tsc - base : 0;
+
+			return ns_base + (uint64_t)(((unsigned __int128)delta * mult) >> shift);
+		}
 	}
 #else
 	(void)p;
@@ -131,6 +139,29 @@ void vmti_source_state(const vmt_source *src, struct vmti_clock_state *st)
 	}
 }
 
+/* HOST time: the TSC parameters, when used, are read under the sequence. */
+static inline vmt_ns host_now(const vmt_source *src)
+{
+	const struct vmti_page *p = src_page(src);
+
+	if (src->host_clock)
+		return src->host_clock(src->host_clock_opaque, VMT_CLOCK_HOST);
+	for (;;) {
+		uint64_t s = atomic_load_explicit(&p->seq, memory_order_acquire);
+		uint64_t flags = atomic_load_explicit(&p->flags, memory_order_relaxed);
+
+		if (!(flags & VMTI_PAGE_TSC_VALID) && !(s & 1))
+			return clock_ns(CLOCK_MONOTONIC);
+		if (s & 1)
+			continue;
+		vmt_ns h = vmti_page_host_mono(src, p, flags);
+
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&p->seq, memory_order_relaxed) == s)
+			return h;
+	}
+}
+
 vmt_ns vmt_now(const vmt_source *src, enum vmt_clock clock)
 {
 	if (__builtin_expect(!src, 0))
@@ -139,9 +170,7 @@ vmt_ns vmt_now(const vmt_source *src, enum vmt_clock clock)
 	case VMT_CLOCK_VM:
 		return vm_now(src);
 	case VMT_CLOCK_HOST:
-		return vmti_page_host_mono(src, src_page(src),
-					   atomic_load_explicit(&src_page(src)->flags,
-								memory_order_relaxed));
+		return host_now(src);
 	case VMT_CLOCK_WALL:
 	case VMT_CLOCK_BOOT:
 		return vmti_host_now(src, clock);

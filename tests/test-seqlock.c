@@ -82,24 +82,28 @@ struct shared {
 	atomic_long writes;
 };
 
+static void write_step(struct shared *sh, uint64_t x)
+{
+	struct vmti_page *p = sh->k->page;
+
+	pthread_mutex_lock(&sh->k->lock);
+	vmti_page_write_begin(p);
+	VMTI_PAGE_SET(p, vm_base, x);
+	VMTI_PAGE_SET(p, host_base, 3 * x);
+	VMTI_PAGE_SET(p, generation, x);
+	VMTI_PAGE_SET(p, reset_count, x);
+	VMTI_PAGE_SET(p, wall_steps, 5 * x);
+	vmti_page_write_end(p);
+	pthread_mutex_unlock(&sh->k->lock);
+}
+
 static void *writer(void *arg)
 {
 	struct shared *sh = arg;
-	struct vmti_page *p = sh->k->page;
-	uint64_t x = 0;
+	uint64_t x = 1; /* written before the readers started */
 
-	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
-		x++;
-		pthread_mutex_lock(&sh->k->lock);
-		vmti_page_write_begin(p);
-		VMTI_PAGE_SET(p, vm_base, x);
-		VMTI_PAGE_SET(p, host_base, 3 * x);
-		VMTI_PAGE_SET(p, generation, x);
-		VMTI_PAGE_SET(p, reset_count, x);
-		VMTI_PAGE_SET(p, wall_steps, 5 * x);
-		vmti_page_write_end(p);
-		pthread_mutex_unlock(&sh->k->lock);
-	}
+	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed))
+		write_step(sh, ++x);
 	atomic_store(&sh->writes, (long)x);
 	return NULL;
 }
@@ -134,6 +138,8 @@ TEST(no_torn_or_backward_reads)
 	fd = vmt_keeper_export_fd(sh.k);
 	ASSERT_OK(fd);
 	ASSERT_OK(vmt_source_attach(fd, &att));
+	/* Establish the invariant (start bumped the generation) before any reader. */
+	write_step(&sh, 1);
 
 	ASSERT_EQ(pipe(pipefd), 0);
 	pid = fork();
