@@ -67,6 +67,8 @@ struct vmt_loop {
 	uint64_t seq;
 	uint64_t seen_reset_count, seen_wall_steps;
 	atomic_bool dispatching;
+	/* The eventfd was written and the loop has not drained it yet. */
+	atomic_bool wake_pending;
 	atomic_bool quit;
 	struct vmti_due *due; /* this dispatch's run list */
 	size_t ndue, due_cap;
@@ -82,8 +84,27 @@ struct vmt_loop {
 /* The loop being dispatched on this thread (NULL outside dispatch). */
 extern __attribute__((tls_model("initial-exec"))) _Thread_local vmt_loop *vmti_dispatching;
 
-void vmti_loop_lock(vmt_loop *loop);
-void vmti_loop_unlock(vmt_loop *loop);
+/* Contended path of vmti_loop_lock(): spin, then yield to a preempted holder. */
+void vmti_loop_lock_slow(vmt_loop *loop);
+
+/* Inline: arm and cancel are a VMM's hot path, and the lock is most of them. */
+static inline void vmti_loop_lock(vmt_loop *loop)
+{
+	if (__builtin_expect(!atomic_exchange_explicit(&loop->lock, 1, memory_order_acquire), 1))
+		return;
+	vmti_loop_lock_slow(loop);
+}
+
+static inline void vmti_loop_unlock(vmt_loop *loop)
+{
+	atomic_store_explicit(&loop->lock, 0, memory_order_release);
+}
+
+/*
+ * Test hook: called by dispatch just before it drains its fds, to play a
+ * cross-thread arm landing at that instant (tests/test-loop.c).
+ */
+extern void (*vmti_loop_drain_hook)(vmt_loop *loop);
 
 /* Wakes the loop's thread (eventfd write). */
 void vmti_loop_wake(vmt_loop *loop);

@@ -46,13 +46,13 @@
 
 __attribute__((tls_model("initial-exec"))) _Thread_local vmt_loop *vmti_dispatching;
 
+void (*vmti_loop_drain_hook)(vmt_loop *loop);
+
 enum { EV_EFD, EV_MONO, EV_BOOT, EV_WALL };
 
-void vmti_loop_lock(vmt_loop *loop)
+void vmti_loop_lock_slow(vmt_loop *loop)
 {
 	for (;;) {
-		if (!atomic_exchange_explicit(&loop->lock, 1, memory_order_acquire))
-			return;
 		for (unsigned spins = 0; atomic_load_explicit(&loop->lock, memory_order_relaxed);) {
 			if (++spins < 200) {
 				cpu_relax();
@@ -62,17 +62,23 @@ void vmti_loop_lock(vmt_loop *loop)
 				spins = 0;
 			}
 		}
+		if (!atomic_exchange_explicit(&loop->lock, 1, memory_order_acquire))
+			return;
 	}
-}
-
-void vmti_loop_unlock(vmt_loop *loop)
-{
-	atomic_store_explicit(&loop->lock, 0, memory_order_release);
 }
 
 void vmti_loop_wake(vmt_loop *loop)
 {
 	const uint64_t one = 1;
+
+	/*
+	 * One write until the loop drains it: a burst of earlier re-arms from a
+	 * vCPU thread costs one system call, not one each.  The loop clears the
+	 * flag after draining the eventfd and before it computes its next
+	 * deadlines, so an arm after that writes again.
+	 */
+	if (atomic_exchange(&loop->wake_pending, true))
+		return;
 	ssize_t n = write(loop->efd, &one, sizeof(one));
 
 	/* EAGAIN: the counter is saturated, the loop is awake anyway. */
@@ -530,7 +536,14 @@ static int dispatch(vmt_loop *loop)
 	bool wall_step;
 	int ran = 0;
 
+	if (vmti_loop_drain_hook)
+		vmti_loop_drain_hook(loop);
 	wall_step = drain_fds(loop);
+	/*
+	 * After draining, before phase 4: an arm that found the flag set and
+	 * did not write is seen by phase 4; an arm after this writes again.
+	 */
+	atomic_store(&loop->wake_pending, false);
 	vmti_source_state(loop->src, &st);
 	if (st.wall_steps != loop->seen_wall_steps) {
 		loop->seen_wall_steps = st.wall_steps;

@@ -15,6 +15,7 @@
 
 #include <vmtime/vmtime.h>
 
+#include "loop-internal.h"
 #include "tests.h"
 
 static bool readable(int fd, int ms)
@@ -286,6 +287,131 @@ TEST(concurrent_arm_cancel_while_dispatching)
 	ASSERT_OK(vmt_loop_quit(r.loop));
 	pthread_join(r.th, NULL);
 	ASSERT_EQ(r.rc, 0);
+	vmt_loop_free(r.loop);
+	vmt_keeper_free(k);
+}
+
+/*
+ * A burst of earlier arms costs one eventfd write until the loop drains it.
+ * Each round here arms from this thread while the loop sleeps and waits for
+ * the callback: a lost wake-up shows as a round that never completes.
+ */
+TEST(no_lost_wakeup_across_rounds_of_cross_thread_arms)
+{
+	vmt_keeper *k;
+	struct runner r;
+	vmt_timer *t[3];
+
+	ASSERT_OK(vmt_keeper_new(NULL, &k));
+	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &r.loop));
+	for (int i = 0; i < 3; i++)
+		ASSERT_OK(vmt_timer_new(r.loop, VMT_CLOCK_HOST, count_cb, NULL, &t[i]));
+	atomic_store(&counter, 0);
+	ASSERT_EQ(pthread_create(&r.th, NULL, run_thread, &r), 0);
+	for (int round = 0; round < 150; round++) {
+		int want = atomic_load(&counter) + 1;
+
+		/* Two arms in a row: the second finds the flag set and skips its write. */
+		ASSERT_OK(vmt_timer_arm_in(t[round % 3], 50 * VMT_NS_PER_SEC));
+		ASSERT_OK(vmt_timer_arm_in(t[(round + 1) % 3], (vmt_ns)(round % 4) * 100000));
+		for (int tries = 0; tries < 2000 && atomic_load(&counter) < want; tries++)
+			sleep_ms(1);
+		ASSERT_GE(atomic_load(&counter), want);
+		vmt_timer_cancel(t[round % 3]);
+	}
+	ASSERT_OK(vmt_loop_quit(r.loop));
+	pthread_join(r.th, NULL);
+	vmt_loop_free(r.loop);
+	vmt_keeper_free(k);
+}
+
+static void wake_at_drain(vmt_loop *loop)
+{
+	vmti_loop_wake(loop); /* what an arm from another thread does */
+}
+
+/*
+ * Deterministic form of the race: a wake-up lands while dispatch is about to
+ * drain the eventfd.  Afterwards the flag must be clear, or the next earlier
+ * arm would skip its write while the loop sleeps.
+ */
+TEST(wake_landing_at_drain_does_not_silence_the_next_arm)
+{
+	vmt_keeper *k;
+	vmt_loop *l;
+	vmt_timer *t;
+
+	ASSERT_OK(vmt_keeper_new(NULL, &k));
+	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &l));
+	ASSERT_OK(vmt_timer_new(l, VMT_CLOCK_HOST, count_cb, NULL, &t));
+	ASSERT_OK(vmt_timer_arm_in(t, 3600 * VMT_NS_PER_SEC));
+	vmti_loop_drain_hook = wake_at_drain;
+	ASSERT_OK(vmt_loop_dispatch(l));
+	vmti_loop_drain_hook = NULL;
+	ASSERT_TRUE(!atomic_load(&l->wake_pending));
+	ASSERT_TRUE(!readable(vmt_loop_get_fd(l), 0));
+	ASSERT_OK(vmt_timer_arm_in(t, 60 * VMT_NS_PER_SEC));
+	ASSERT_TRUE(readable(vmt_loop_get_fd(l), 0));
+	ASSERT_OK(vmt_loop_quit(l));
+	ASSERT_OK(vmt_loop_run(l));
+	vmt_loop_free(l);
+	vmt_keeper_free(k);
+}
+
+struct arm_storm {
+	vmt_timer **t;
+	int n;
+	atomic_bool stop;
+};
+
+static void *arm_storm_thread(void *arg)
+{
+	struct arm_storm *s = arg;
+	unsigned x = 7;
+
+	while (!atomic_load(&s->stop)) {
+		x = x * 1103515245 + 12345;
+		/* Mostly earlier-than-planned deadlines, so most arms want a wake-up. */
+		vmt_timer_arm_in(s->t[(x >> 8) % (unsigned)s->n], 20000 + (x >> 12) % 200000);
+	}
+	return NULL;
+}
+
+/*
+ * The wake-up flag must never stay set once the loop has drained the
+ * eventfd: a set flag with a drained eventfd makes every later earlier arm
+ * (and vmt_loop_quit) skip its write while the loop sleeps for good.  Storm
+ * the loop with cross-thread arms, let it go idle, and check the flag.
+ */
+TEST(wake_flag_is_clear_once_the_loop_is_idle)
+{
+	vmt_keeper *k;
+	struct runner r;
+	vmt_timer *t[8];
+	struct arm_storm s = { t, 8, false };
+	pthread_t th[2];
+
+	ASSERT_OK(vmt_keeper_new(NULL, &k));
+	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &r.loop));
+	for (int i = 0; i < 8; i++)
+		ASSERT_OK(vmt_timer_new(r.loop, VMT_CLOCK_HOST, count_cb, NULL, &t[i]));
+	ASSERT_EQ(pthread_create(&r.th, NULL, run_thread, &r), 0);
+	for (int round = 0; round < 5; round++) {
+		atomic_store(&s.stop, false);
+		for (int i = 0; i < 2; i++)
+			ASSERT_EQ(pthread_create(&th[i], NULL, arm_storm_thread, &s), 0);
+		sleep_ms(40);
+		atomic_store(&s.stop, true);
+		for (int i = 0; i < 2; i++)
+			pthread_join(th[i], NULL);
+		/* Every armed timer fires within 220 us; then the loop sleeps. */
+		sleep_ms(30);
+		ASSERT_TRUE(!atomic_load(&r.loop->wake_pending));
+		for (int i = 0; i < 8; i++)
+			ASSERT_EQ(vmt_timer_pending(t[i]), 0);
+	}
+	ASSERT_OK(vmt_loop_quit(r.loop));
+	pthread_join(r.th, NULL);
 	vmt_loop_free(r.loop);
 	vmt_keeper_free(k);
 }
