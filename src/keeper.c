@@ -228,24 +228,35 @@ static void changed_locked(vmt_keeper *k)
 	pthread_mutex_unlock(&k->lock);
 }
 
+/*
+ * Takes the keeper's lock if the clock's running state is @running, with the
+ * page's flags in *@flags; otherwise returns @err without the lock.
+ */
+static int lock_when(vmt_keeper *k, bool running, int err, uint64_t *flags)
+{
+	pthread_mutex_lock(&k->lock);
+	*flags = VMTI_PAGE_GET(k->page, flags);
+	if (!!(*flags & VMTI_PAGE_RUNNING) != running) {
+		pthread_mutex_unlock(&k->lock);
+		return err;
+	}
+	return 0;
+}
+
 int vmt_keeper_start(vmt_keeper *k)
 {
-	struct vmti_page *p;
 	uint64_t flags;
+	int r;
 
 	if (!k)
 		return -EINVAL;
-	p = k->page;
-	pthread_mutex_lock(&k->lock);
-	flags = VMTI_PAGE_GET(p, flags);
-	if (flags & VMTI_PAGE_RUNNING) {
-		pthread_mutex_unlock(&k->lock);
-		return -EALREADY;
-	}
-	vmti_page_write_begin(p);
+	r = lock_when(k, false, -EALREADY, &flags);
+	if (r)
+		return r;
+	vmti_page_write_begin(k->page);
 	if (k->mode == VMT_KEEPER_REAL)
-		VMTI_PAGE_SET(p, host_base, vmti_page_host_mono(&k->src, p, flags));
-	VMTI_PAGE_SET(p, flags, flags | VMTI_PAGE_RUNNING);
+		VMTI_PAGE_SET(k->page, host_base, vmti_page_host_mono(&k->src, k->page, flags));
+	VMTI_PAGE_SET(k->page, flags, flags | VMTI_PAGE_RUNNING);
 	changed_locked(k);
 	return 0;
 }
@@ -254,16 +265,14 @@ int vmt_keeper_stop(vmt_keeper *k)
 {
 	struct vmti_page *p;
 	uint64_t flags;
+	int r;
 
 	if (!k)
 		return -EINVAL;
 	p = k->page;
-	pthread_mutex_lock(&k->lock);
-	flags = VMTI_PAGE_GET(p, flags);
-	if (!(flags & VMTI_PAGE_RUNNING)) {
-		pthread_mutex_unlock(&k->lock);
-		return -EALREADY;
-	}
+	r = lock_when(k, true, -EALREADY, &flags);
+	if (r)
+		return r;
 	vmti_page_write_begin(p);
 	if (k->mode == VMT_KEEPER_REAL) {
 		/* Sampled after the odd sequence is visible: see the comment on top. */
@@ -284,19 +293,17 @@ int vmt_keeper_stop(vmt_keeper *k)
 
 int vmt_keeper_reset(vmt_keeper *k, vmt_ns t)
 {
-	struct vmti_page *p;
+	uint64_t flags;
+	int r;
 
 	if (!k || t == VMT_NS_NEVER)
 		return -EINVAL;
-	p = k->page;
-	pthread_mutex_lock(&k->lock);
-	if (VMTI_PAGE_GET(p, flags) & VMTI_PAGE_RUNNING) {
-		pthread_mutex_unlock(&k->lock);
-		return -EBUSY;
-	}
-	vmti_page_write_begin(p);
-	VMTI_PAGE_SET(p, vm_base, t);
-	VMTI_PAGE_SET(p, reset_count, VMTI_PAGE_GET(p, reset_count) + 1);
+	r = lock_when(k, false, -EBUSY, &flags);
+	if (r)
+		return r;
+	vmti_page_write_begin(k->page);
+	VMTI_PAGE_SET(k->page, vm_base, t);
+	VMTI_PAGE_SET(k->page, reset_count, VMTI_PAGE_GET(k->page, reset_count) + 1);
 	changed_locked(k);
 	return 0;
 }
@@ -310,26 +317,24 @@ int vmt_keeper_running(const vmt_keeper *k)
 
 int vmt_keeper_advance(vmt_keeper *k, vmt_ns ns)
 {
-	struct vmti_page *p;
+	uint64_t flags;
 	vmt_ns v;
+	int r;
 
 	if (!k)
 		return -EINVAL;
 	if (k->mode != VMT_KEEPER_MANUAL)
 		return -EOPNOTSUPP;
-	p = k->page;
-	pthread_mutex_lock(&k->lock);
-	if (!(VMTI_PAGE_GET(p, flags) & VMTI_PAGE_RUNNING)) {
-		pthread_mutex_unlock(&k->lock);
-		return -EPERM;
-	}
-	v = VMTI_PAGE_GET(p, vm_base);
+	r = lock_when(k, true, -EPERM, &flags);
+	if (r)
+		return r;
+	v = VMTI_PAGE_GET(k->page, vm_base);
 	if (ns >= VMT_NS_NEVER - v) {
 		pthread_mutex_unlock(&k->lock);
 		return -EOVERFLOW;
 	}
-	vmti_page_write_begin(p);
-	VMTI_PAGE_SET(p, vm_base, v + ns);
+	vmti_page_write_begin(k->page);
+	VMTI_PAGE_SET(k->page, vm_base, v + ns);
 	changed_locked(k);
 	return 0;
 }
