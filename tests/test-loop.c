@@ -55,15 +55,16 @@ TEST(fd_readable_when_due_real_clock)
 	atomic_store(&counter, 0);
 	ASSERT_OK(vmt_loop_dispatch(l));
 	ASSERT_TRUE(!readable(vmt_loop_get_fd(l), 0));
-	ASSERT_OK(vmt_timer_arm_in(t, 20 * VMT_NS_PER_MS));
 	vmt_ns t0 = vmt_now(s, VMT_CLOCK_HOST);
 
+	ASSERT_OK(vmt_timer_arm_in(t, 20 * VMT_NS_PER_MS));
 	ASSERT_OK(vmt_loop_dispatch(l));
 	int64_t to = vmt_loop_timeout_ns(l);
 
-	ASSERT_TRUE(to > 0 && to <= 20 * (int64_t)VMT_NS_PER_MS);
+	/* 0 only if this thread was descheduled for the whole 20 ms. */
+	ASSERT_TRUE(to >= 0 && to <= 20 * (int64_t)VMT_NS_PER_MS);
 	ASSERT_TRUE(readable(vmt_loop_get_fd(l), 2000));
-	ASSERT_UGE(vmt_now(s, VMT_CLOCK_HOST) - t0, 19 * VMT_NS_PER_MS);
+	ASSERT_UGE(vmt_now(s, VMT_CLOCK_HOST) - t0, 20 * VMT_NS_PER_MS);
 	ASSERT_EQ(vmt_loop_dispatch(l), 1);
 	ASSERT_EQ(atomic_load(&counter), 1);
 
@@ -421,10 +422,15 @@ TEST(wake_flag_is_clear_once_the_loop_is_idle)
 		for (int i = 0; i < 2; i++)
 			pthread_join(th[i], NULL);
 		/* Every armed timer fires within 220 us; then the loop sleeps. */
-		sleep_ms(30);
-		ASSERT_TRUE(!atomic_load(&r.loop->wake_pending));
-		for (int i = 0; i < 8; i++)
-			ASSERT_EQ(vmt_timer_pending(t[i]), 0);
+		bool idle = false;
+
+		for (int tries = 0; tries < 400 && !idle; tries++) {
+			sleep_ms(5);
+			idle = !atomic_load(&r.loop->wake_pending);
+			for (int i = 0; i < 8; i++)
+				idle = idle && !vmt_timer_pending(t[i]);
+		}
+		ASSERT_TRUE(idle);
 	}
 	ASSERT_OK(vmt_loop_quit(r.loop));
 	pthread_join(r.th, NULL);
