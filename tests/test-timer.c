@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* test-timer.c - timer rules on a manual VM clock and on injected host clocks. */
 #include <stdbool.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <vmtime/vmtime.h>
 
@@ -648,5 +651,114 @@ TEST(inspect_lists_timers)
 	ASSERT_TRUE(strstr(buf, "\"period_ns\":500") != NULL);
 	ASSERT_TRUE(strstr(buf, "\"policy\":\"catchup\"") != NULL);
 	free(buf);
+	env_free(&e);
+}
+
+/* ---- error paths not covered above ---- */
+
+static int run_rc, run_until_rc;
+
+static void run_inside_cb(vmt_timer *t, uint64_t exp, void *ud)
+{
+	(void)exp;
+	(void)ud;
+	run_rc = vmt_loop_run(vmt_timer_loop(t));
+	run_until_rc = vmt_loop_run_until(vmt_timer_loop(t), 10);
+}
+
+TEST(run_and_run_until_from_a_callback_are_busy)
+{
+	struct env e;
+	vmt_timer *t;
+
+	env_manual(&e, 0);
+	ASSERT_OK(vmt_timer_new(e.loop, VMT_CLOCK_VM, run_inside_cb, NULL, &t));
+	ASSERT_OK(vmt_keeper_start(e.k));
+	ASSERT_OK(vmt_timer_arm(t, 0));
+	run_rc = run_until_rc = 0;
+	ASSERT_EQ(vmt_loop_dispatch(e.loop), 1);
+	ASSERT_ERR(run_rc, -EBUSY);
+	ASSERT_ERR(run_until_rc, -EBUSY);
+	/* The refused calls did not move VM time. */
+	ASSERT_UEQ(vmt_now(e.src, VMT_CLOCK_VM), 0);
+	env_free(&e);
+}
+
+TEST(loop_inspect_write_error_is_eio)
+{
+	struct env e;
+	struct rec r;
+	FILE *full;
+
+	env_manual(&e, 0);
+	mk(&e, VMT_CLOCK_VM, &r);
+	full = fopen("/dev/full", "w");
+	if (!full) {
+		env_free(&e);
+		SKIP("no /dev/full for the -EIO case");
+	}
+	ASSERT_ERR(vmt_loop_inspect(e.loop, full), -EIO);
+	fclose(full);
+	env_free(&e);
+}
+
+TEST(loop_new_out_of_file_descriptors)
+{
+	struct rlimit old, low;
+	struct env e;
+	vmt_loop *sentinel = (vmt_loop *)&old, *l = sentinel;
+	int fd, r;
+
+	env_manual(&e, 0);
+	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
+		SKIP("getrlimit: %s", strerror(errno));
+	fd = dup(2);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	/*
+	 * The loop needs five descriptors: a limit at the lowest free one fails
+	 * the first, two above it fails the third (the first two are released).
+	 */
+	for (int extra = 0; extra <= 2; extra += 2) {
+		low = old;
+		low.rlim_cur = (rlim_t)(fd + extra);
+		if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+			SKIP("setrlimit: %s", strerror(errno));
+		r = vmt_loop_new(e.src, &l);
+		setrlimit(RLIMIT_NOFILE, &old);
+		ASSERT_ERR(r, -EMFILE);
+		ASSERT_TRUE(l == sentinel);
+		/* Nothing leaked: the lowest free descriptor is the same. */
+		int again = dup(2);
+
+		ASSERT_EQ(again, fd);
+		close(again);
+	}
+	env_free(&e);
+}
+
+TEST(loop_run_reports_a_failed_epoll_wait)
+{
+	struct env e;
+	int epfd, saved, other;
+
+	env_manual(&e, 0);
+	epfd = vmt_loop_get_fd(e.loop);
+	ASSERT_GE(epfd, 0);
+	/* Put a non-epoll fd in the epoll fd's place: epoll_wait() fails with EINVAL. */
+	saved = dup(epfd);
+	other = eventfd(0, EFD_CLOEXEC);
+	ASSERT_GE(saved, 0);
+	ASSERT_GE(other, 0);
+	ASSERT_EQ(dup2(other, epfd), epfd);
+	int r = vmt_loop_run(e.loop);
+
+	ASSERT_EQ(dup2(saved, epfd), epfd);
+	close(saved);
+	close(other);
+	ASSERT_ERR(r, -EINVAL);
+	/* The loop works again with its own epoll fd back. */
+	ASSERT_OK(vmt_loop_quit(e.loop));
+	ASSERT_OK(vmt_loop_run(e.loop));
 	env_free(&e);
 }
