@@ -6,10 +6,13 @@
  * VMT_TEST_THREADED: operations run on the set's worker pool.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <vmtime/snapshot.h>
 #include <vmtime/units.h>
@@ -722,6 +725,10 @@ struct reentry {
 	vmt_units *s;
 	vmt_unit *self, *other;
 	int add_r, start_r, remove_r, dep_r, inspect_r;
+	/* Every other operation, also refused from inside a unit operation. */
+	int dep_of_r, start_stopped_r, stop_r, reset_r, save_r, restore_r;
+	vmt_snap_writer *w;
+	vmt_snap_reader *rd;
 	char *json;
 };
 
@@ -735,6 +742,12 @@ static void op_reenter(void *ud)
 	re->start_r = vmt_units_start(re->s, NULL);
 	re->remove_r = vmt_unit_remove(re->other);
 	re->dep_r = vmt_unit_depends_on(re->other, re->self);
+	re->dep_of_r = vmt_unit_dependency_of(re->self, re->other);
+	re->start_stopped_r = vmt_units_start_stopped(re->s, NULL);
+	re->stop_r = vmt_units_stop(re->s, NULL);
+	re->reset_r = vmt_units_reset(re->s, NULL);
+	re->save_r = vmt_units_save(re->s, re->w, NULL);
+	re->restore_r = vmt_units_restore(re->s, re->rd, NULL);
 	f = open_memstream(&re->json, &len);
 	re->inspect_r = vmt_units_inspect(re->s, f);
 	fclose(f);
@@ -746,7 +759,14 @@ TEST(busy_during_operation)
 	struct reentry re = { 0 };
 	vmt_units *s = new_set();
 
+	const void *img;
+	size_t img_len;
+
 	re.s = s;
+	/* An empty snapshot, so restore is refused for being busy, not for its input. */
+	ASSERT_OK(vmt_snap_writer_new(&re.w));
+	ASSERT_OK(vmt_snap_writer_save_buffer(re.w, &img, &img_len, NULL));
+	ASSERT_OK(vmt_snap_reader_from_buffer(img, img_len, &re.rd, NULL));
 	ASSERT_OK(vmt_units_add(s, "self", &ops, &re, &re.self));
 	ASSERT_OK(vmt_units_add(s, "other", NULL, NULL, &re.other));
 	ASSERT_OK(vmt_units_start(s, NULL));
@@ -754,6 +774,14 @@ TEST(busy_during_operation)
 	ASSERT_EQ(re.start_r, -EBUSY);
 	ASSERT_EQ(re.remove_r, -EBUSY);
 	ASSERT_EQ(re.dep_r, -EBUSY);
+	ASSERT_EQ(re.dep_of_r, -EBUSY);
+	ASSERT_EQ(re.start_stopped_r, -EBUSY);
+	ASSERT_EQ(re.stop_r, -EBUSY);
+	ASSERT_EQ(re.reset_r, -EBUSY);
+	ASSERT_EQ(re.save_r, -EBUSY);
+	ASSERT_EQ(re.restore_r, -EBUSY);
+	vmt_snap_reader_free(re.rd);
+	vmt_snap_writer_free(re.w);
 	ASSERT_EQ(re.inspect_r, 0);
 	fprintf(stderr, "    %s", re.json);
 	ASSERT_TRUE(strstr(re.json, "\"operation\":\"start\"") != NULL);
@@ -1068,4 +1096,78 @@ TEST(start_stopped_respects_running_and_new_units)
 	ASSERT_ERR(vmt_units_inspect(s, ro), -EIO);
 	fclose(ro);
 	vmt_units_free(s);
+}
+
+/* ---- resources ---- */
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+/* Bytes of address space this process maps now (VmSize), or 0. */
+static unsigned long long vm_size(void)
+{
+	unsigned long long kb = 0;
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
+static void *park(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
+}
+#endif
+
+TEST(new_without_room_for_a_worker_thread)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	SKIP("a sanitizer's allocator cannot run under an address-space limit");
+#else
+	pid_t pid;
+	int st;
+
+	if (!vm_size())
+		SKIP("no VmSize in /proc/self/status");
+	/*
+	 * In a child, cap the address space 1 MiB above what is mapped: small
+	 * allocations still fit, a new thread stack (8 MiB by default, never
+	 * under 1 MiB) does not, so pthread_create() fails with EAGAIN.
+	 */
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		vmt_units *sentinel = (vmt_units *)&pid, *u = sentinel;
+		struct rlimit rl;
+		int r;
+
+		rl.rlim_cur = rl.rlim_max = (rlim_t)(vm_size() + (1u << 20));
+		if (setrlimit(RLIMIT_AS, &rl) < 0)
+			_exit(3);
+		/* Earlier tests' thread stacks are cached by libc: use them up first. */
+		for (int i = 0;; i++) {
+			pthread_t th;
+
+			if (i == 64)
+				_exit(4);
+			if (pthread_create(&th, NULL, park, NULL))
+				break;
+		}
+		r = vmt_units_new(&u);
+		_exit(r == -EAGAIN && u == sentinel ? 0 : r == 0 ? 1 : 2);
+	}
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_TRUE(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 3)
+		SKIP("setrlimit(RLIMIT_AS) refused");
+	if (WEXITSTATUS(st) == 4)
+		SKIP("64 threads fit under the address-space limit");
+	ASSERT_EQ(WEXITSTATUS(st), 0);
+#endif
 }
