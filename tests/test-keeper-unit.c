@@ -306,6 +306,45 @@ TEST(restore_errors)
 	rig_free(&g);
 }
 
+TEST(restore_running_clock_or_mistyped_field)
+{
+	struct rig g;
+	vmt_units_report *rep = NULL;
+	vmt_snap_writer *w;
+	vmt_fields_writer *fw;
+	vmt_snap_reader *rd;
+	const void *img;
+	size_t len;
+	void *buf;
+
+	rig_init(&g, VMT_RESTORE_FREEZE);
+	/* The set is stopped, the clock was started behind its back: -EBUSY. */
+	rd = handmade(1, true, true, 5 * SEC, &buf);
+	ASSERT_OK(vmt_keeper_start(g.k));
+	ASSERT_ERR(vmt_units_restore(g.units, rd, &rep), -EBUSY);
+	ASSERT_EQ(vmt_units_report_find(rep, "vmtime", VMT_UNIT_OP_RESTORE)->error, -EBUSY);
+	ASSERT_TRUE(strstr(vmt_units_report_find(rep, "vmtime", VMT_UNIT_OP_RESTORE)->msg,
+			   "runs") != NULL);
+	rep = vmt_units_report_free(rep);
+	ASSERT_OK(vmt_keeper_stop(g.k));
+	vmt_snap_reader_free(rd);
+	free(buf);
+
+	/* Field 1 (VM time) written as a signed integer: -EBADMSG. */
+	ASSERT_OK(vmt_snap_writer_new(&w));
+	ASSERT_OK(vmt_snap_writer_section(w, "vmtime", 1, &fw));
+	ASSERT_OK(vmt_fields_put_i64(fw, 1, 5));
+	ASSERT_OK(vmt_fields_put_u64(fw, 2, 1700000000 * SEC));
+	ASSERT_OK(vmt_snap_writer_save_buffer(w, &img, &len, NULL));
+	ASSERT_OK(vmt_snap_reader_from_buffer(img, len, &rd, NULL));
+	ASSERT_OK(vmt_keeper_reset(g.k, 77));
+	ASSERT_ERR(vmt_units_restore(g.units, rd, NULL), -EBADMSG);
+	ASSERT_UEQ(vm_now(&g), 77);
+	vmt_snap_reader_free(rd);
+	vmt_snap_writer_free(w);
+	rig_free(&g);
+}
+
 /* A device that reads the VM clock in every operation. */
 struct dev {
 	vmt_keeper *k;
