@@ -685,6 +685,12 @@ TEST(snapshot_section_limit)
 	for (unsigned i = 0; i < VMT_SNAP_MAX_SECTIONS; i++)
 		ASSERT_OK(vmt_snap_writer_section(w, "u", i, &fw));
 	ASSERT_ERR(vmt_snap_writer_section(w, "u", 0, &fw), -E2BIG);
+	/* A standalone writer's section is refused the same way. */
+	vmt_fields_writer *alone;
+
+	ASSERT_OK(vmt_fields_writer_new(&alone));
+	ASSERT_ERR(vmt_snap_writer_add(w, "u", 0, alone), -E2BIG);
+	vmt_fields_writer_free(alone);
 	ASSERT_OK(save_copy(w, &buf, &len, NULL));
 	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, &r, NULL));
 	ASSERT_EQ(vmt_snap_reader_count(r), VMT_SNAP_MAX_SECTIONS);
@@ -1141,7 +1147,7 @@ TEST(save_failures_leave_previous_file)
 	snprintf(sub, sizeof(sub), "%s/adir/keep", tmpdir);
 	close(open(sub, O_WRONLY | O_CREAT, 0644));
 	snprintf(sub, sizeof(sub), "%s/adir", tmpdir);
-	ASSERT_TRUE(vmt_snap_writer_save(w, sub, &e) < 0);
+	ASSERT_ERR(vmt_snap_writer_save(w, sub, &e), -EISDIR);
 	ASSERT_TRUE(strstr(e.msg, "renaming") != NULL);
 	ASSERT_EQ(count_entries(tmpdir), 2);	/* state.snap and adir only */
 	snprintf(sub, sizeof(sub), "%s/adir/keep", tmpdir);
@@ -1177,6 +1183,169 @@ TEST(save_failures_leave_previous_file)
 	ASSERT_OK(vmt_snap_writer_save(w, path, &e));
 	ASSERT_EQ(read_gen(path), 3);
 	ASSERT_EQ(count_entries(tmpdir), 1);
+	vmt_snap_writer_free(w);
+	unlink(path);
+	rmdir(tmpdir);
+	tmpdir[0] = 0;
+}
+
+/* ---- error paths not covered above ---------------------------------------------- */
+
+TEST(fields_every_writer_call_reports_closed_and_sticky)
+{
+	vmt_snap_writer *w = NULL;
+	vmt_fields_writer *fw = NULL;
+
+	/* A section writer closed by the next section: every call is -EBUSY. */
+	ASSERT_OK(vmt_snap_writer_new(&w));
+	ASSERT_OK(vmt_snap_writer_section(w, "a", 1, &fw));
+	ASSERT_OK(vmt_fields_begin_group(fw, 1));
+	ASSERT_OK(vmt_fields_end_group(fw));
+	ASSERT_OK(vmt_snap_writer_discard_section(w));
+	ASSERT_ERR(vmt_fields_put_u64(fw, 1, 1), -EBUSY);
+	ASSERT_ERR(vmt_fields_put_i64(fw, 1, 1), -EBUSY);
+	ASSERT_ERR(vmt_fields_put_bytes(fw, 1, "x", 1), -EBUSY);
+	ASSERT_ERR(vmt_fields_put_str(fw, 1, "x"), -EBUSY);
+	ASSERT_ERR(vmt_fields_begin_group(fw, 1), -EBUSY);
+	ASSERT_ERR(vmt_fields_end_group(fw), -EBUSY);
+	vmt_snap_writer_free(w);
+
+	/* A sticky -E2BIG (a payload over the limit) is repeated by every call. */
+	ASSERT_OK(vmt_fields_writer_new(&fw));
+	ASSERT_OK(vmt_fields_begin_group(fw, 1));
+	ASSERT_OK(vmt_fields_put_str(fw, 2, "x"));
+	ASSERT_ERR(vmt_fields_put_bytes(fw, 3, "x", (size_t)VMT_SNAP_MAX_PAYLOAD), -E2BIG);
+	ASSERT_ERR(vmt_fields_put_u64(fw, 1, 1), -E2BIG);
+	ASSERT_ERR(vmt_fields_put_i64(fw, 1, 1), -E2BIG);
+	ASSERT_ERR(vmt_fields_put_bytes(fw, 1, "x", 1), -E2BIG);
+	ASSERT_ERR(vmt_fields_put_str(fw, 1, "x"), -E2BIG);
+	ASSERT_ERR(vmt_fields_begin_group(fw, 1), -E2BIG);
+	ASSERT_ERR(vmt_fields_end_group(fw), -E2BIG);
+	ASSERT_ERR(vmt_fields_writer_error(fw), -E2BIG);
+	vmt_fields_writer_free(fw);
+}
+
+TEST(fields_get_missing_field_of_every_type)
+{
+	vmt_fields_writer *fw = NULL;
+	vmt_snap_writer *w = NULL;
+	vmt_snap_reader *r = NULL;
+	struct vmt_snap_section sec;
+	vmt_fields_reader g;
+	const void *img, *p;
+	const char *str;
+	uint64_t u;
+	int64_t i;
+	size_t len, n;
+
+	ASSERT_OK(vmt_snap_writer_new(&w));
+	ASSERT_OK(vmt_snap_writer_section(w, "a", 1, &fw));
+	ASSERT_OK(vmt_fields_put_u64(fw, 1, 1));
+	ASSERT_OK(vmt_snap_writer_save_buffer(w, &img, &len, NULL));
+	ASSERT_OK(vmt_snap_reader_from_buffer(img, len, &r, NULL));
+	ASSERT_OK(vmt_snap_reader_section(r, 0, &sec));
+	ASSERT_ERR(vmt_fields_get_u64(&sec.fields, 2, &u), -ENOENT);
+	ASSERT_ERR(vmt_fields_get_i64(&sec.fields, 2, &i), -ENOENT);
+	ASSERT_ERR(vmt_fields_get_bytes(&sec.fields, 2, &p, &n), -ENOENT);
+	ASSERT_ERR(vmt_fields_get_str(&sec.fields, 2, &str), -ENOENT);
+	ASSERT_ERR(vmt_fields_get_group(&sec.fields, 2, &g), -ENOENT);
+	vmt_snap_reader_free(r);
+	vmt_snap_writer_free(w);
+}
+
+TEST(snapshot_writer_name_and_open_group_errors)
+{
+	vmt_snap_writer *w = NULL;
+	vmt_fields_writer *fw = NULL, *alone = NULL;
+	char name[VMT_SNAP_NAME_MAX + 2];
+	const void *img;
+	size_t len;
+
+	/* vmt_snap_writer_add() checks the name as vmt_snap_writer_section() does. */
+	ASSERT_OK(vmt_snap_writer_new(&w));
+	ASSERT_OK(vmt_fields_writer_new(&alone));
+	ASSERT_ERR(vmt_snap_writer_add(w, NULL, 1, alone), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_add(w, "", 1, alone), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_add(w, "a\tb", 1, alone), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_add(w, "del\x7f", 1, alone), -EINVAL);
+	memset(name, 'n', sizeof(name));
+	name[VMT_SNAP_NAME_MAX + 1] = 0;
+	ASSERT_ERR(vmt_snap_writer_add(w, name, 1, alone), -ENAMETOOLONG);
+	/* An added writer with an open group: -EINVAL. */
+	ASSERT_OK(vmt_fields_begin_group(alone, 1));
+	ASSERT_ERR(vmt_snap_writer_add(w, "u", 1, alone), -EINVAL);
+	ASSERT_OK(vmt_fields_end_group(alone));
+	ASSERT_OK(vmt_snap_writer_add(w, "u", 1, alone));
+	vmt_fields_writer_free(alone);
+
+	/* Starting the next section while the previous one has a group open: -EINVAL, sticky. */
+	ASSERT_OK(vmt_snap_writer_section(w, "open", 1, &fw));
+	ASSERT_OK(vmt_fields_begin_group(fw, 1));
+	ASSERT_ERR(vmt_snap_writer_section(w, "next", 1, &fw), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_section(w, "next", 1, &fw), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_save_buffer(w, &img, &len, NULL), -EINVAL);
+	vmt_snap_writer_free(w);
+}
+
+TEST(reader_from_buffer_gives_the_golden_errnos)
+{
+	struct golden g[64];
+	size_t ng = golden_build(g);
+	int seen_proto = 0, seen_big = 0;
+
+	ASSERT_GT(ng, 0);
+	for (size_t i = 0; i < ng; i++) {
+		struct vmt_error e = { 0 };
+		int r = check_buf(g[i].data, g[i].len, &e);
+
+		if (strcmp(errno_name(r), g[i].expect))
+			VMT_FAIL("%s: expected %s, got %s (%s)", g[i].name, g[i].expect,
+				 errno_name(r), e.msg);
+		seen_proto += r == -EPROTONOSUPPORT;
+		seen_big += r == -E2BIG;
+	}
+	for (size_t i = 0; i < ng; i++)
+		free(g[i].data);
+	ASSERT_GT(seen_proto, 0);
+	ASSERT_GT(seen_big, 0);
+}
+
+TEST(save_without_a_free_temporary_name_is_eexist)
+{
+	char path[300], name[400];
+	struct vmt_error e = { 0 };
+	vmt_snap_writer *w;
+	int made = 0;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/busy.snap", tmpdir);
+	/*
+	 * Temporary names are "PATH.tmp-PID-N" with a per-process counter that
+	 * only grows (one per try, 100 tries per save); taking N = 0..2199 covers
+	 * the next 100 names as long as fewer than 2100 were used before.
+	 */
+	for (unsigned n = 0; n < 2200; n++) {
+		snprintf(name, sizeof(name), "%s.tmp-%ld-%u", path, (long)getpid(), n);
+		int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+		if (fd >= 0) {
+			close(fd);
+			made++;
+		}
+	}
+	ASSERT_EQ(made, 2200);
+	w = gen_writer(5, 10);
+	ASSERT_ERR(vmt_snap_writer_save(w, path, &e), -EEXIST);
+	ASSERT_EQ(e.code, -EEXIST);
+	ASSERT_TRUE(strstr(e.msg, "temporary") != NULL);
+	ASSERT_TRUE(access(path, F_OK) < 0);
+	for (unsigned n = 0; n < 2200; n++) {
+		snprintf(name, sizeof(name), "%s.tmp-%ld-%u", path, (long)getpid(), n);
+		unlink(name);
+	}
+	/* With the names free again the same writer saves. */
+	ASSERT_OK(vmt_snap_writer_save(w, path, &e));
+	ASSERT_EQ(read_gen(path), 5);
 	vmt_snap_writer_free(w);
 	unlink(path);
 	rmdir(tmpdir);

@@ -394,9 +394,11 @@ VMT_EXPORT vmt_snap_writer *vmt_snap_writer_free(vmt_snap_writer *w);
  *
  * Context: the thread using @w.
  * Return: 0, -EINVAL for a NULL argument or a name with a control character,
- * -ENAMETOOLONG for a name longer than VMT_SNAP_NAME_MAX (or empty: -EINVAL),
- * -E2BIG past VMT_SNAP_MAX_SECTIONS sections, -EBUSY after a save, -ENOMEM,
- * or an earlier sticky error of this writer or of a section's fields writer.
+ * or if the previous section still has a group open (sticky: the snapshot
+ * can no longer be saved), -ENAMETOOLONG for a name longer than
+ * VMT_SNAP_NAME_MAX (or empty: -EINVAL), -E2BIG past VMT_SNAP_MAX_SECTIONS
+ * sections, -EBUSY after a save, -ENOMEM, or an earlier sticky error of this
+ * writer or of a section's fields writer.
  */
 VMT_EXPORT int vmt_snap_writer_section(vmt_snap_writer *w, const char *unit_name,
 				       uint32_t payload_version, vmt_fields_writer **fw);
@@ -446,9 +448,10 @@ VMT_EXPORT int vmt_snap_writer_add(vmt_snap_writer *w, const char *unit_name,
  *
  * Context: the thread using @w; blocks on disk I/O.
  * Return: 0, -EINVAL for a NULL @w or @path or an unclosed group, -E2BIG if
- * the file would exceed VMT_SNAP_MAX_FILE, the negative errno of the failing
- * system call (-ENOENT for a missing directory, -EACCES, -ENOSPC, -EFBIG,
- * -EIO, -EISDIR, ...), or an earlier sticky error.
+ * the file would exceed VMT_SNAP_MAX_FILE, -EEXIST if 100 temporary names in
+ * a row are taken, the negative errno of the failing system call (-ENOENT for
+ * a missing directory, -EACCES, -ENOSPC, -EFBIG, -EIO, -EISDIR, ...), -ENOMEM,
+ * or an earlier sticky error.
  */
 VMT_EXPORT int vmt_snap_writer_save(vmt_snap_writer *w, const char *path, struct vmt_error *err);
 
