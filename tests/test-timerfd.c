@@ -11,9 +11,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -847,5 +850,104 @@ TEST(free_with_pending_expirations)
 	ASSERT_EQ(read(fd, &n, sizeof(n)), 8);
 	ASSERT_UEQ(n, 10);
 	close(fd);
+	env_free(&e);
+}
+
+/* ---- error paths not covered above ---- */
+
+TEST(new_out_of_file_descriptors)
+{
+	struct rlimit old, low;
+	struct env e;
+	vmt_timerfd *sentinel = (vmt_timerfd *)&old, *t = sentinel;
+	int fd, r;
+
+	env_new(&e, true);
+	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
+		SKIP("getrlimit: %s", strerror(errno));
+	/* The lowest free descriptor becomes the limit: the eventfd cannot be made. */
+	fd = dup(2);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	low = old;
+	low.rlim_cur = (rlim_t)fd;
+	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+		SKIP("setrlimit: %s", strerror(errno));
+	r = vmt_timerfd_new(e.loop, VMT_CLOCK_WALL, 0, &t);
+	setrlimit(RLIMIT_NOFILE, &old);
+	ASSERT_ERR(r, -EMFILE);
+	ASSERT_TRUE(t == sentinel);
+	ASSERT_OK(vmt_timerfd_new(e.loop, VMT_CLOCK_WALL, 0, &t));
+	ASSERT_EQ(vmt_timerfd_fd(t), fd);
+	vmt_timerfd_free(t);
+	env_free(&e);
+}
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+TEST(blocking_read_interrupted_by_a_signal)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGALRM };
+	/* Every 20 ms: one that lands before the read blocks only runs the handler. */
+	struct itimerspec every = { { 0, 20 * 1000 * 1000 }, { 0, 20 * 1000 * 1000 } };
+	struct env e;
+	vmt_timerfd *t;
+	timer_t timer;
+	uint64_t n = 0;
+	int r;
+
+	env_new(&e, true);
+	ASSERT_OK(vmt_timerfd_new(e.loop, VMT_CLOCK_VM, 0, &t));
+	/* No SA_RESTART; poll(2) is never restarted anyway. */
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(SIGALRM, &sa, &old_sa), 0);
+	/* Aimed at this thread, so no other thread takes the signal. */
+	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	ASSERT_EQ(timer_create(CLOCK_MONOTONIC, &sev, &timer), 0);
+	ASSERT_EQ(timer_settime(timer, 0, &every, NULL), 0);
+	/* Disarmed: nothing can ever expire, only the signal ends the wait. */
+	r = vmt_timerfd_read(t, &n);
+	timer_delete(timer);
+	sigaction(SIGALRM, &old_sa, NULL);
+	ASSERT_ERR(r, -EINTR);
+	ASSERT_GT(alarms, 0);
+	ASSERT_EQ(n, 0);
+	vmt_timerfd_free(t);
+	env_free(&e);
+}
+
+TEST(save_reports_the_writer_error)
+{
+	vmt_snap_writer *w;
+	vmt_fields_writer *fw;
+	struct env e;
+	vmt_timerfd *t;
+
+	env_new(&e, true);
+	ASSERT_OK(vmt_timerfd_new(e.loop, VMT_CLOCK_VM, VMT_TFD_NONBLOCK, &t));
+	ASSERT_OK(set(t, 0, 20 * MS, 0));
+	/* A writer with a sticky error (groups nested too deep). */
+	ASSERT_OK(vmt_fields_writer_new(&fw));
+	for (unsigned d = 0; d <= VMT_FIELDS_MAX_DEPTH; d++)
+		vmt_fields_begin_group(fw, d);
+	ASSERT_ERR(vmt_timerfd_save(t, fw), -E2BIG);
+	vmt_fields_writer_free(fw);
+	/* A section writer closed by the next section. */
+	ASSERT_OK(vmt_snap_writer_new(&w));
+	ASSERT_OK(vmt_snap_writer_section(w, "tfd", 1, &fw));
+	ASSERT_OK(vmt_snap_writer_discard_section(w));
+	ASSERT_ERR(vmt_timerfd_save(t, fw), -EBUSY);
+	vmt_snap_writer_free(w);
+	/* Saving read the pending count and put it back: the timer is unchanged. */
+	ASSERT_UEQ(get_value(t), 20 * MS);
+	ASSERT_EQ(rd(t), -EAGAIN);
+	vmt_timerfd_free(t);
 	env_free(&e);
 }
