@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -973,4 +974,141 @@ TEST(foreign_uid_is_refused)
 	ASSERT_EQ(WEXITSTATUS(st), 0);
 	vmt_listener_free(l);
 	vmt_keeper_free(k);
+}
+
+/* ---- error paths not covered above ---------------------------------------------- */
+
+TEST(export_fd_out_of_file_descriptors)
+{
+	vmt_keeper *k = new_keeper(VMT_KEEPER_MANUAL, 0);
+	struct rlimit old, low;
+	int fd, r;
+
+	ASSERT_TRUE(k);
+	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
+		SKIP("getrlimit: %s", strerror(errno));
+	fd = dup(2);
+	ASSERT_GE(fd, 0);
+	close(fd);
+	low = old;
+	low.rlim_cur = (rlim_t)fd;
+	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+		SKIP("setrlimit: %s", strerror(errno));
+	r = vmt_keeper_export_fd(k);
+	setrlimit(RLIMIT_NOFILE, &old);
+	ASSERT_ERR(r, -EMFILE);
+	r = vmt_keeper_export_fd(k);
+	ASSERT_EQ(r, fd);
+	close(r);
+	vmt_keeper_free(k);
+}
+
+TEST(set_notify_fd_bad_descriptors)
+{
+	vmt_keeper *k = new_keeper(VMT_KEEPER_MANUAL, 0);
+	int fd = vmt_keeper_export_fd(k), efd = eventfd(0, EFD_CLOEXEC);
+	vmt_source *src;
+
+	ASSERT_OK(vmt_source_attach(fd, &src));
+	ASSERT_ERR(vmt_source_set_notify_fd(src, -1), -EINVAL);
+	ASSERT_ERR(vmt_source_set_notify_fd(src, 1000), -EBADF);
+	/* Refusals took nothing: a good eventfd is still accepted. */
+	ASSERT_OK(vmt_source_set_notify_fd(src, efd));
+	vmt_source_free(src);
+	close(fd);
+	vmt_keeper_free(k);
+}
+
+TEST(inspect_write_errors_are_eio)
+{
+	vmt_keeper *k = new_keeper(VMT_KEEPER_MANUAL, 0);
+	char path[108];
+	vmt_listener *l;
+	FILE *full = fopen("/dev/full", "w");
+
+	if (!full) {
+		vmt_keeper_free(k);
+		SKIP("no /dev/full for the -EIO case");
+	}
+	sock_path(path, sizeof(path), "eio");
+	ASSERT_OK(vmt_keeper_listen(k, path, 0, &l));
+	ASSERT_ERR(vmt_source_inspect(vmt_keeper_source(k), full), -EIO);
+	ASSERT_ERR(vmt_listener_inspect(l, full), -EIO);
+	fclose(full);
+	vmt_listener_free(l);
+	vmt_keeper_free(k);
+}
+
+TEST(listen_and_connect_system_errors)
+{
+	vmt_keeper *k = new_keeper(VMT_KEEPER_MANUAL, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char path[108];
+	vmt_listener *l;
+	vmt_source *src;
+	int s;
+
+	/* bind(2) fails: the directory does not exist. */
+	ASSERT_ERR(vmt_keeper_listen(k, "/nonexistent-vmt-dir/vmt.sock", 0, &l), -ENOENT);
+	/* connect(2) fails: a socket is bound there but nobody listens. */
+	sock_path(path, sizeof(path), "refused");
+	unlink(path);
+	strcpy(sa.sun_path, path);
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ASSERT_GE(s, 0);
+	ASSERT_EQ(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ASSERT_ERR(vmt_source_connect(path, &src), -ECONNREFUSED);
+	close(s);
+	unlink(path);
+	vmt_keeper_free(k);
+}
+
+TEST(keeper_of_another_user_is_refused)
+{
+	char path[108], c;
+	vmt_source *src;
+	int ready[2], hold[2], st;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		SKIP("needs root to run a keeper as another uid");
+	snprintf(path, sizeof(path), "/tmp/vmt-share-%d-otheruid.sock", (int)getpid());
+	ASSERT_EQ(pipe(ready), 0);
+	ASSERT_EQ(pipe(hold), 0);
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		/* The keeper: uid 65534, listening for anyone until the parent is done. */
+		vmt_listener *l;
+		vmt_keeper *k;
+
+		close(ready[0]);
+		close(hold[1]);
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		k = new_keeper(VMT_KEEPER_MANUAL, 0);
+		if (!k || vmt_keeper_listen(k, path, VMT_LISTEN_THREAD | VMT_LISTEN_ANY_UID, &l) < 0)
+			_exit(3);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(4);
+		while (read(hold[0], &c, 1) > 0)
+			;
+		vmt_listener_free(l);
+		vmt_keeper_free(k);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	/* We are root, the keeper is not: its page could be crafted to mislead us. */
+	int r = vmt_source_connect(path, &src);
+
+	close(hold[1]);
+	close(ready[0]);
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(WEXITSTATUS(st), 0);
+	if (r == 0)
+		vmt_source_free(src);
+	ASSERT_ERR(r, -EACCES);
 }

@@ -118,8 +118,9 @@ VMT_EXPORT int vmt_source_attach(int fd, vmt_source **ret);
  *
  * Context: any thread.
  * Return: 0; -EINVAL for a NULL @src, a source that is not attached, or a
- * negative @efd; -EBUSY if the source already has one; -ENOTTY if @efd is
- * not an eventfd; -ENOMEM or an errno from thread creation.
+ * negative @efd; -EBUSY if the source already has one; -EBADF if @efd is not
+ * open; -ENOTTY if it is not an eventfd; -ENOMEM or an errno from thread
+ * creation.
  */
 VMT_EXPORT int vmt_source_set_notify_fd(vmt_source *src, int efd);
 
