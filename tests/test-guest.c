@@ -345,6 +345,19 @@ TEST(tsc_mode_keeper_uses_the_calibrated_rate)
 	ASSERT_NE(pv.tsc_to_system_mul, 0);
 	check_real(k, 0, 0, 20000);
 	check_real(k, 0, UINT64_C(5) << (VMT_GUEST_RATIO_FRAC_BITS - 1), 20000); /* 2.5x */
+	/*
+	 * A guest TSC 2^48 times slower than the host's: hours per tick, which
+	 * needs a pvclock shift far beyond 31 and a Hyper-V scale beyond 64 bits.
+	 */
+	struct vmt_hv_tsc_page pg = { 0 };
+
+	gt.ratio = 1;
+	pv.version = 4;
+	ASSERT_ERR(vmt_guest_pvclock_update(vmt_keeper_source(k), &gt, &pv), -ERANGE);
+	ASSERT_EQ(pv.version, 4); /* untouched on failure */
+	ASSERT_ERR(vmt_guest_hv_tsc_page_update(vmt_keeper_source(k), &gt, &pg), -ERANGE);
+	ASSERT_EQ(pg.tsc_sequence, 0);
+	gt.ratio = 0;
 	/* Stopped: the stable flag stays, the rate is zero, the time frozen. */
 	ASSERT_OK(vmt_keeper_stop(k));
 	ASSERT_OK(vmt_guest_pvclock_update(vmt_keeper_source(k), &gt, &pv));
