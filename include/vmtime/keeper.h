@@ -119,7 +119,8 @@ struct vmt_keeper_config {
  *
  * Context: any thread.
  * Return: 0; -EINVAL for a NULL @ret, a @cfg->size smaller than the first
- * version of the struct, or an unknown mode, TSC mode or restore policy;
+ * version of the struct, an unknown mode, TSC mode or restore policy, or an
+ * @cfg->initial_vm_time of VMT_NS_NEVER;
  * -E2BIG if @cfg->size is larger than this library knows and the unknown
  * tail is not zero; -ENOMEM; or the errno of memfd_create()/mmap().
  */

@@ -307,6 +307,7 @@ VMT_EXPORT int vmt_units_running(vmt_units *units);
  * @units: the set
  * @report: where the report is written (NULL: not wanted)
  *
+ * Context: any thread but a unit operation of this set (-EBUSY there).
  * Return: 0; -EALREADY if the set runs; see the shared contract above.
  */
 VMT_EXPORT int vmt_units_start(vmt_units *units, vmt_units_report **report);
@@ -320,6 +321,7 @@ VMT_EXPORT int vmt_units_start(vmt_units *units, vmt_units_report **report);
  * running count as started.  When the set is stopped it does nothing and
  * returns an empty report.
  *
+ * Context: any thread but a unit operation of this set (-EBUSY there).
  * Return: 0; see the shared contract above.
  */
 VMT_EXPORT int vmt_units_start_stopped(vmt_units *units, vmt_units_report **report);
@@ -329,6 +331,7 @@ VMT_EXPORT int vmt_units_start_stopped(vmt_units *units, vmt_units_report **repo
  * @units: the set
  * @report: where the report is written (NULL: not wanted)
  *
+ * Context: any thread but a unit operation of this set (-EBUSY there).
  * Return: 0; -EALREADY if the set is stopped; see the shared contract above.
  */
 VMT_EXPORT int vmt_units_stop(vmt_units *units, vmt_units_report **report);
@@ -340,6 +343,7 @@ VMT_EXPORT int vmt_units_stop(vmt_units *units, vmt_units_report **report);
  *
  * The units depending on a unit whose reset failed are skipped.
  *
+ * Context: any thread but a unit operation of this set (-EBUSY there).
  * Return: 0, a unit's errno, or see the shared contract above (-EBUSY if
  * the set runs).
  */
@@ -357,6 +361,7 @@ VMT_EXPORT int vmt_units_reset(vmt_units *units, vmt_units_report **report);
  * equal files.  A unit that fails leaves no section; the snapshot should then
  * not be saved to disk.
  *
+ * Context: any thread but a unit operation of this set (-EBUSY there).
  * Return: 0, a unit's errno, or see the shared contract above (-EBUSY if
  * the set runs).
  */
@@ -376,6 +381,7 @@ VMT_EXPORT int vmt_units_save(vmt_units *units, vmt_snap_writer *w, vmt_units_re
  * restore failed are skipped, and post_restore runs only if every restore
  * succeeded.
  *
+ * Context: any thread but a unit operation of this set (-EBUSY there).
  * Return: 0, -ENOENT or -EBADMSG as above, a unit's errno (-EOPNOTSUPP: saved
  * state for a unit without a restore operation), or see the shared contract
  * above (-EBUSY if the set runs).
