@@ -71,6 +71,7 @@ struct vmt_loop {
 	atomic_bool wake_pending;
 	atomic_bool quit;
 	struct vmti_due *due; /* this dispatch's run list */
+	struct vmti_due *due_tmp; /* merge buffer for sorting it, same capacity */
 	size_t ndue, due_cap;
 	struct vmt_timer *all;
 	size_t ntimers;

@@ -191,6 +191,7 @@ vmt_loop *vmt_loop_free(vmt_loop *loop)
 	pthread_mutex_destroy(&loop->sync_mu);
 	pthread_cond_destroy(&loop->sync_cv);
 	free(loop->due);
+	free(loop->due_tmp);
 	free(loop->wall);
 	free(loop);
 	return NULL;
@@ -301,38 +302,85 @@ static void collect_one(struct vmti_wnode *n, void *arg)
 	if (loop->ndue == loop->due_cap) {
 		size_t cap = loop->due_cap ? loop->due_cap * 2 : 64;
 		struct vmti_due *d = realloc(loop->due, cap * sizeof(*d));
+		struct vmti_due *tmp = d ? realloc(loop->due_tmp, cap * sizeof(*tmp)) : NULL;
 
-		if (!d) {
+		if (d)
+			loop->due = d;
+		if (tmp)
+			loop->due_tmp = tmp;
+		if (!d || !tmp) {
 			/* Leave it queued and due: the next dispatch takes it. */
 			vmti_wheel_insert(&loop->wheel[t->clock], &t->node);
 			c->err = -ENOMEM;
 			return;
 		}
-		loop->due = d;
 		loop->due_cap = cap;
 	}
 	t->state = VMTI_TIMER_COLLECTED;
 	loop->due[loop->ndue++] = (struct vmti_due){ n->deadline, n->seq, t };
 }
 
-static int due_cmp(const void *a, const void *b)
+static inline bool due_before(const struct vmti_due *a, const struct vmti_due *b)
 {
-	const struct vmti_due *x = a, *y = b;
-
-	if (x->deadline != y->deadline)
-		return x->deadline < y->deadline ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
 }
 
-/* Sorts a run-list segment; collection often yields it already in order. */
-static void sort_due(struct vmti_due *d, size_t n)
+/* Merges the sorted runs a[0..na) and b[0..nb) into out. */
+static void merge_due(const struct vmti_due *a, size_t na, const struct vmti_due *b, size_t nb,
+		      struct vmti_due *out)
 {
-	for (size_t i = 1; i < n; i++) {
-		if (due_cmp(&d[i - 1], &d[i]) > 0) {
-			qsort(d, n, sizeof(*d), due_cmp);
-			return;
+	size_t i = 0, j = 0, k = 0;
+
+	while (i < na && j < nb)
+		out[k++] = due_before(&b[j], &a[i]) ? b[j++] : a[i++];
+	while (i < na)
+		out[k++] = a[i++];
+	while (j < nb)
+		out[k++] = b[j++];
+}
+
+/*
+ * Sorts a run-list segment by (deadline, arming order).  Collection often
+ * yields it in order already; otherwise insertion sort on short runs, then
+ * bottom-up merges through @tmp: the keys sit in the run list, so sorting
+ * touches no timer, and the comparisons are inline (qsort's indirect calls
+ * cost several times more per element).
+ */
+static void sort_due(struct vmti_due *d, size_t n, struct vmti_due *tmp)
+{
+	enum { RUN = 16 };
+	struct vmti_due *src = d, *dst = tmp;
+	size_t i;
+
+	for (i = 1; i < n && !due_before(&d[i], &d[i - 1]); i++)
+		;
+	if (i >= n)
+		return;
+	for (size_t lo = 0; lo < n; lo += RUN) {
+		size_t hi = lo + RUN < n ? lo + RUN : n;
+
+		for (size_t a = lo + 1; a < hi; a++) {
+			struct vmti_due x = d[a];
+			size_t b = a;
+
+			for (; b > lo && due_before(&x, &d[b - 1]); b--)
+				d[b] = d[b - 1];
+			d[b] = x;
 		}
 	}
+	for (size_t w = RUN; w < n; w *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+
+			merge_due(src + lo, mid - lo, src + mid, hi - mid, dst + lo);
+		}
+		struct vmti_due *t = src;
+
+		src = dst;
+		dst = t;
+	}
+	if (src != d)
+		memcpy(d, src, n * sizeof(*d));
 }
 
 /* Queues @t at @d without counting as an API arm (periodic re-queue). */
@@ -579,7 +627,7 @@ static int dispatch(vmt_loop *loop)
 		call_wall_listeners(loop);
 
 	for (unsigned c = 0; c < VMT_CLOCK_COUNT; c++)
-		sort_due(loop->due + seg[c], seg[c + 1] - seg[c]);
+		sort_due(loop->due + seg[c], seg[c + 1] - seg[c], loop->due_tmp + seg[c]);
 	for (size_t i = 0; i < loop->ndue; i++)
 		ran += run_one(loop, loop->due[i].t, now);
 	loop->ndue = 0;

@@ -762,3 +762,52 @@ TEST(loop_run_reports_a_failed_epoll_wait)
 	ASSERT_OK(vmt_loop_run(e.loop));
 	env_free(&e);
 }
+
+enum { BATCH = 3000 };
+static vmt_ns batch_deadline[BATCH];
+static int batch_order[BATCH]; /* arming order of each timer */
+static int batch_seen, batch_bad;
+static vmt_ns batch_last_deadline;
+static int batch_last_order;
+
+static void batch_cb(vmt_timer *t, uint64_t exp, void *ud)
+{
+	int i = (int)(intptr_t)ud;
+
+	(void)t;
+	(void)exp;
+	/* Deadline order, and arming order among equal deadlines. */
+	if (batch_seen && (batch_deadline[i] < batch_last_deadline ||
+			   (batch_deadline[i] == batch_last_deadline && batch_order[i] < batch_last_order)))
+		batch_bad++;
+	batch_last_deadline = batch_deadline[i];
+	batch_last_order = batch_order[i];
+	batch_seen++;
+}
+
+TEST(one_dispatch_runs_a_large_batch_in_deadline_then_arming_order)
+{
+	struct env e;
+	static vmt_timer *t[BATCH];
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	env_manual(&e, 0);
+	ASSERT_OK(vmt_keeper_start(e.k));
+	batch_seen = batch_bad = 0;
+	for (int i = 0; i < BATCH; i++)
+		ASSERT_OK(vmt_timer_new(e.loop, VMT_CLOCK_VM, batch_cb, (void *)(intptr_t)i, &t[i]));
+	/* Arm in a scrambled order, few distinct deadlines so ties are common. */
+	for (int k = 0; k < BATCH; k++) {
+		int i = (int)((uint64_t)k * 7919 % BATCH);
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		batch_deadline[i] = 1000 + (x % 97) * (x % 3 ? 1 : 1000000);
+		batch_order[i] = k;
+		ASSERT_OK(vmt_timer_arm(t[i], batch_deadline[i]));
+	}
+	ASSERT_OK(vmt_keeper_advance(e.k, VMT_NS_PER_SEC));
+	ASSERT_EQ(vmt_loop_dispatch(e.loop), BATCH);
+	ASSERT_EQ(batch_seen, BATCH);
+	ASSERT_EQ(batch_bad, 0);
+	env_free(&e);
+}
