@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -658,38 +657,23 @@ int vmt_loop_dispatch(vmt_loop *loop)
 
 int vmt_loop_run(vmt_loop *loop)
 {
-	int slack, r = 0;
-
 	if (!loop)
 		return -EINVAL;
 	if (vmti_dispatching == loop)
 		return -EBUSY;
-	/*
-	 * The default 50 us timer slack would make every wake-up up to 50 us
-	 * late: 5% of a 1 kHz guest tick.  The thread is ours while we run.
-	 */
-	slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-	if (slack > 1)
-		prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	while (!atomic_load(&loop->quit)) {
 		struct epoll_event ev;
+		int r = vmt_loop_dispatch(loop);
 
-		r = vmt_loop_dispatch(loop);
 		if (r < 0 && r != -ENOMEM)
-			break;
-		r = 0;
+			return r;
 		if (atomic_load(&loop->quit))
 			break;
-		if (epoll_wait(loop->epfd, &ev, 1, -1) < 0 && errno != EINTR) {
-			r = -errno;
-			break;
-		}
+		if (epoll_wait(loop->epfd, &ev, 1, -1) < 0 && errno != EINTR)
+			return -errno;
 	}
-	if (slack > 1)
-		prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
-	if (!r)
-		atomic_store(&loop->quit, false);
-	return r;
+	atomic_store(&loop->quit, false);
+	return 0;
 }
 
 int vmt_loop_quit(vmt_loop *loop)

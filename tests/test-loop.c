@@ -10,7 +10,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -436,37 +435,5 @@ TEST(wake_flag_is_clear_once_the_loop_is_idle)
 	ASSERT_OK(vmt_loop_quit(r.loop));
 	pthread_join(r.th, NULL);
 	vmt_loop_free(r.loop);
-	vmt_keeper_free(k);
-}
-
-static atomic_int slack_seen;
-
-static void slack_cb(vmt_timer *t, uint64_t exp, void *ud)
-{
-	(void)t;
-	(void)exp;
-	atomic_store(&slack_seen, prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0));
-	vmt_loop_quit(ud);
-}
-
-/* vmt_loop_run() wakes with 1 ns timer slack, and gives the thread its own back. */
-TEST(run_uses_a_tight_timer_slack_and_restores_it)
-{
-	vmt_keeper *k;
-	vmt_loop *l;
-	vmt_timer *t;
-	int before;
-
-	ASSERT_OK(vmt_keeper_new(NULL, &k));
-	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &l));
-	ASSERT_OK(vmt_timer_new(l, VMT_CLOCK_HOST, slack_cb, l, &t));
-	ASSERT_EQ(prctl(PR_SET_TIMERSLACK, 50000UL, 0, 0, 0), 0);
-	before = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
-	ASSERT_EQ(before, 50000);
-	ASSERT_OK(vmt_timer_arm_in(t, VMT_NS_PER_MS));
-	ASSERT_OK(vmt_loop_run(l));
-	ASSERT_EQ(atomic_load(&slack_seen), 1);
-	ASSERT_EQ(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0), before);
-	vmt_loop_free(l);
 	vmt_keeper_free(k);
 }

@@ -81,19 +81,13 @@ VMT_EXPORT int vmt_loop_get_fd(const vmt_loop *loop);
  * Context: one thread at a time; not from inside a callback of this loop.
  * Return: the number of callbacks that ran (>= 0), -EINVAL for a NULL
  * @loop, -EBUSY if the loop is already being dispatched (recursively or by
- * another thread), -ENOMEM if no callback ran because the list of due timers
- * could not grow (they stay due for the next dispatch).
+ * another thread).
  */
 VMT_EXPORT int vmt_loop_dispatch(vmt_loop *loop);
 
 /**
  * vmt_loop_run() - wait for and dispatch timers until vmt_loop_quit().
  * @loop: the loop
- *
- * While it runs, the calling thread's timer slack is 1 ns (restored on
- * return): Linux's default of 50 us would make every wake-up up to 50 us
- * late.  A thread that waits on vmt_loop_get_fd() itself should set it too
- * (prctl(PR_SET_TIMERSLACK, 1)).
  *
  * Context: the thread that owns the loop; not from a callback.
  * Return: 0 after vmt_loop_quit(), -EINVAL for a NULL @loop, -EBUSY as for
@@ -141,7 +135,7 @@ VMT_EXPORT int64_t vmt_loop_timeout_ns(vmt_loop *loop);
  * Return: the number of callbacks that ran; -EINVAL for a NULL @loop or a
  * @vm_deadline of VMT_NS_NEVER; -EOPNOTSUPP unless the loop reads a
  * VMT_KEEPER_MANUAL keeper's own source; -EPERM if the VM clock is stopped;
- * -EBUSY or -ENOMEM as for vmt_loop_dispatch().
+ * -EBUSY as for vmt_loop_dispatch().
  */
 VMT_EXPORT int vmt_loop_run_until(vmt_loop *loop, vmt_ns vm_deadline);
 
@@ -163,7 +157,7 @@ VMT_EXPORT vmt_source *vmt_loop_source(const vmt_loop *loop);
  * deadline_ns, period_ns, policy}.
  *
  * Context: any thread.
- * Return: 0, -EINVAL for a NULL argument, -EIO if writing failed.
+ * Return: 0, -EINVAL for a NULL argument, -EIO if writing failed, -ENOMEM.
  */
 VMT_EXPORT int vmt_loop_inspect(vmt_loop *loop, FILE *out);
 
