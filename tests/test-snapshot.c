@@ -655,6 +655,7 @@ TEST(snapshot_writer_errors)
 	ASSERT_ERR(vmt_snap_writer_save_buffer(w, &cbuf, NULL, NULL), -EINVAL);
 	ASSERT_ERR(vmt_snap_writer_save(NULL, "/tmp/x", NULL), -EINVAL);
 	ASSERT_ERR(vmt_snap_writer_save(w, NULL, NULL), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_save(w, "", NULL), -EINVAL);
 	ASSERT_OK(vmt_snap_writer_save_buffer(w, &cbuf, &len, NULL));
 	/* The image is the writer's own buffer: a second call gives the same one. */
 	ASSERT_OK(vmt_snap_writer_save_buffer(w, &cbuf2, &len2, NULL));

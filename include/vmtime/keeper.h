@@ -122,7 +122,9 @@ struct vmt_keeper_config {
  * version of the struct, an unknown mode, TSC mode or restore policy, or an
  * @cfg->initial_vm_time of VMT_NS_NEVER;
  * -E2BIG if @cfg->size is larger than this library knows and the unknown
- * tail is not zero; -ENOMEM; or the errno of memfd_create()/mmap().
+ * tail is not zero; -ENOMEM; or the errno of memfd_create(), ftruncate(),
+ * mmap() or of creating the TSC calibration thread (-EMFILE when out of
+ * file descriptors, -EAGAIN).
  */
 VMT_EXPORT int vmt_keeper_new(const struct vmt_keeper_config *cfg, vmt_keeper **ret);
 

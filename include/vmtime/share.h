@@ -119,8 +119,8 @@ VMT_EXPORT int vmt_source_attach(int fd, vmt_source **ret);
  * Context: any thread.
  * Return: 0; -EINVAL for a NULL @src, a source that is not attached, or a
  * negative @efd; -EBUSY if the source already has one; -EBADF if @efd is not
- * open; -ENOTTY if it is not an eventfd; -ENOMEM or an errno from thread
- * creation.
+ * open; -ENOTTY if it is not an eventfd; or the errno of creating the
+ * watcher thread and its wake-up eventfd (-EMFILE, -EAGAIN, -ENOMEM).
  */
 VMT_EXPORT int vmt_source_set_notify_fd(vmt_source *src, int efd);
 

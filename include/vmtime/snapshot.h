@@ -447,11 +447,11 @@ VMT_EXPORT int vmt_snap_writer_add(vmt_snap_writer *w, const char *unit_name,
  * temporary file "@path.tmp-PID-N" behind, never a damaged @path.
  *
  * Context: the thread using @w; blocks on disk I/O.
- * Return: 0, -EINVAL for a NULL @w or @path or an unclosed group, -E2BIG if
- * the file would exceed VMT_SNAP_MAX_FILE, -EEXIST if 100 temporary names in
- * a row are taken, the negative errno of the failing system call (-ENOENT for
- * a missing directory, -EACCES, -ENOSPC, -EFBIG, -EIO, -EISDIR, ...), -ENOMEM,
- * or an earlier sticky error.
+ * Return: 0, -EINVAL for a NULL @w, a NULL or empty @path or an unclosed
+ * group, -E2BIG if the file would exceed VMT_SNAP_MAX_FILE, -EEXIST if 100
+ * temporary names in a row are taken, the negative errno of the failing
+ * system call (-ENOENT for a missing directory, -EACCES, -ENOSPC, -EFBIG,
+ * -EIO, -EISDIR, ...), -ENOMEM, or an earlier sticky error.
  */
 VMT_EXPORT int vmt_snap_writer_save(vmt_snap_writer *w, const char *path, struct vmt_error *err);
 
@@ -500,8 +500,9 @@ struct vmt_snap_section {
  *	and, once known, name) and the byte offset of the damage.
  *
  * Context: any thread; blocks on disk I/O.
- * Return: 0, -EINVAL for a NULL @path or @ret, the negative errno of open(2)
- * or read(2) (-ENOENT, -EACCES, ...), -ENODATA if the file is truncated,
+ * Return: 0, -EINVAL for a NULL @path or @ret or a path that is not a
+ * regular file, the negative errno of open(2), fstat(2) or read(2) (-ENOENT,
+ * -EACCES, ...), -ENODATA if the file is truncated,
  * -EBADMSG if it is corrupt (bad magic, bad CRC, malformed field, trailing
  * bytes), -EPROTONOSUPPORT for an unknown major format version, -E2BIG for a
  * count or length over a limit, -ENOMEM.

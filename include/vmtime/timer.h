@@ -197,7 +197,7 @@ VMT_EXPORT enum vmt_clock vmt_timer_clock(const vmt_timer *t);
  *
  * Context: any thread; not concurrently with vmt_loop_inspect().
  * Return: 0, -EINVAL for a NULL @t, -ENAMETOOLONG if @name is longer than
- * VMT_TIMER_NAME_MAX bytes.
+ * VMT_TIMER_NAME_MAX bytes, -ENOMEM (the old name is kept).
  */
 VMT_EXPORT int vmt_timer_set_name(vmt_timer *t, const char *name);
 

@@ -400,7 +400,7 @@ VMT_EXPORT int vmt_units_restore(vmt_units *units, vmt_snap_reader *r, vmt_units
  * carries "progress": waiting, running, done, failed or skipped.
  *
  * Context: any thread, also during an operation and from a unit operation.
- * Return: 0, -EINVAL for a NULL argument, -EIO if writing failed, -ENOMEM.
+ * Return: 0, -EINVAL for a NULL argument, -EIO if writing failed.
  */
 VMT_EXPORT int vmt_units_inspect(vmt_units *units, FILE *out);
 
