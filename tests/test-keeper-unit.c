@@ -438,3 +438,37 @@ TEST(inspect_includes_clock)
 	free(json);
 	rig_free(&g);
 }
+
+/* A unit that registers the clock unit into its own, busy set. */
+struct late_clock {
+	vmt_keeper *k;
+	vmt_units *units;
+	int r;
+};
+
+static int late_clock_reset(void *ud, struct vmt_error *err)
+{
+	struct late_clock *lc = ud;
+
+	(void)err;
+	lc->r = vmt_keeper_add_unit(lc->k, lc->units, NULL);
+	return 0;
+}
+
+TEST(add_unit_during_an_operation_is_busy)
+{
+	static const struct vmt_unit_ops ops = { .reset = late_clock_reset };
+	struct late_clock lc = { 0 };
+
+	ASSERT_OK(vmt_keeper_new(NULL, &lc.k));
+	ASSERT_OK(vmt_units_new(&lc.units));
+	ASSERT_OK(vmt_units_add(lc.units, "dev", &ops, &lc, NULL));
+	ASSERT_OK(vmt_units_reset(lc.units, NULL));
+	ASSERT_ERR(lc.r, -EBUSY);
+	ASSERT_EQ(vmt_units_count(lc.units), 1);
+	/* Outside an operation the same call succeeds. */
+	ASSERT_OK(vmt_keeper_add_unit(lc.k, lc.units, NULL));
+	ASSERT_EQ(vmt_units_count(lc.units), 2);
+	vmt_units_free(lc.units);
+	vmt_keeper_free(lc.k);
+}
