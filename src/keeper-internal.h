@@ -59,6 +59,12 @@ enum vmt_restore_policy vmti_keeper_restore_policy(const vmt_keeper *k);
  * Waits out the readers' reordering window (see keeper.c).
  */
 vmt_ns vmti_keeper_sample_host(vmt_keeper *k, uint64_t flags);
+
+/*
+ * Spins out the readers' reordering window; call inside a write, before
+ * sampling a clock the write publishes a function of (stop, TSC updates).
+ */
+void vmti_keeper_wait_readers(void);
 bool vmti_keeper_is_manual(const vmt_keeper *k);
 
 #endif /* VMT_KEEPER_INTERNAL_H */

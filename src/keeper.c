@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keeper-internal.h"
@@ -207,16 +208,25 @@ bool vmti_keeper_is_manual(const vmt_keeper *k)
  */
 #define VMTI_REORDER_WINDOW_NS 1000
 
+void vmti_keeper_wait_readers(void)
+{
+	struct timespec ts;
+	vmt_ns t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (vmt_ns)ts.tv_sec * VMT_NS_PER_SEC + (vmt_ns)ts.tv_nsec;
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t = (vmt_ns)ts.tv_sec * VMT_NS_PER_SEC + (vmt_ns)ts.tv_nsec;
+	} while (t - t0 < VMTI_REORDER_WINDOW_NS);
+}
+
 vmt_ns vmti_keeper_sample_host(vmt_keeper *k, uint64_t flags)
 {
-	vmt_ns t0 = vmti_page_host_mono(&k->src, k->page, flags), h;
-
-	if (k->src.host_clock)
-		return t0; /* injected time: no hardware to wait for */
-	do
-		h = vmti_page_host_mono(&k->src, k->page, flags);
-	while (h - t0 < VMTI_REORDER_WINDOW_NS && h >= t0);
-	return h;
+	/* Injected time: no hardware reordering to wait for. */
+	if (!k->src.host_clock)
+		vmti_keeper_wait_readers();
+	return vmti_page_host_mono(&k->src, k->page, flags);
 }
 
 /* Bumps the generation and wakes the loops; the caller is inside a write. */

@@ -255,7 +255,12 @@ static enum vmti_tsc_action step_locked(vmt_keeper *k, struct tsc_state *st, int
 	vmt_ns mono;
 
 	vmti_page_write_begin(p);
-	/* Sampled after the odd sequence is visible to every reader (see top). */
+	/*
+	 * Sampled after the odd sequence is visible to every reader (see top),
+	 * and after any reader's late, unfenced rdtsc has executed: a fallback
+	 * rebases VM time at this sample (see vmti_keeper_sample_host()).
+	 */
+	vmti_keeper_wait_readers();
 	vmti_tsc_sample(&tsc, &mono);
 	a = vmti_tsc_cal_step(&st->cal, tsc, mono + (uint64_t)inject);
 	switch (a) {
