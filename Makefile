@@ -51,7 +51,7 @@ bench: deps-bench
 	$(CMAKE) --build build-bench -j $(JOBS) --target benchmarks
 	bash bench/run-all.sh build-bench
 
-demo: build
+demo: deps-check build
 	./build/vmtime demo
 
 install: build

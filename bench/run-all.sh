@@ -14,6 +14,13 @@ usage() {
 	exit 2
 }
 
+case ${1:-} in
+-h | --help)
+	echo "usage: $0 BUILD_DIR [--long] [--runs N] [--only NAME]"
+	echo "runs every bench-* binary of BUILD_DIR (make bench builds build-bench/)"
+	exit 0
+	;;
+esac
 [ $# -ge 1 ] || usage
 dir=$1
 shift

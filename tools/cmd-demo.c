@@ -214,11 +214,17 @@ int cmd_demo(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--snapshot") && i + 1 < argc) {
 			snapshot = argv[++i];
 		} else {
-			fprintf(stderr, "usage: vmtime demo [--duration-scale X] [--json] "
-					"[--snapshot PATH] [--simulated]\n");
-			return 2;
+			bool help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+
+			fprintf(help ? stdout : stderr,
+				"usage: vmtime demo [--duration-scale X] [--json] "
+				"[--snapshot PATH] [--simulated]\n");
+			return help ? 0 : 2;
 		}
 	}
+	if (simulated && snapshot)
+		fprintf(stderr, "vmtime demo: the simulated guest saves no snapshot; "
+				"--snapshot is ignored\n");
 #ifdef VMT_HAVE_KVM_DEMO
 	if (!simulated) {
 		struct kvm_demo_opts o = {
