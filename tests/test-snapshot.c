@@ -635,6 +635,7 @@ TEST(snapshot_writer_errors)
 	ASSERT_ERR(save_copy(w, &buf, &len, &e), -EINVAL);
 	ASSERT_TRUE(strstr(e.msg, "group") != NULL);
 	ASSERT_ERR(save_copy(w, &buf, &len, NULL), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_save(w, "/tmp/never-written.snap", &e), -EINVAL);
 	vmt_snap_writer_free(w);
 
 	/* An unkept sticky error of a section fails the save. */
