@@ -40,6 +40,7 @@ struct sim {
 	vmt_source *src;
 	vmt_loop *loop;
 	vmt_timer *tick, *status;
+	vmt_listener *listener; /* --listen */
 	atomic_uint_fast64_t ticks;
 	const char *phase;
 	vmt_ns host0;
@@ -115,7 +116,7 @@ static int run_phase(struct sim *s, struct phase_row *row, const char *name, boo
 	return 0;
 }
 
-static int simulated_demo(double scale, bool json)
+static int simulated_demo(double scale, bool json, const char *listen)
 {
 	struct sim s = { 0 };
 	struct phase_row rows[3];
@@ -128,6 +129,16 @@ static int simulated_demo(double scale, bool json)
 		return 1;
 	}
 	s.src = vmt_keeper_source(s.k);
+	if (listen) {
+		int r = vmt_keeper_listen(s.k, listen, VMT_LISTEN_THREAD, &s.listener);
+
+		if (r < 0) {
+			fprintf(stderr, "vmtime demo: cannot listen on %s: %s\n", listen, strerror(-r));
+			vmt_loop_free(s.loop);
+			vmt_keeper_free(s.k);
+			return 1;
+		}
+	}
 	s.host0 = vmt_now(s.src, VMT_CLOCK_HOST);
 	vmt_timer_new(s.loop, VMT_CLOCK_VM, on_tick, &s, &s.tick);
 	vmt_timer_set_name(s.tick, "pit-tick");
@@ -189,13 +200,14 @@ static int simulated_demo(double scale, bool json)
 				     : "OK: the pause added no VM time and no tick; no tick was lost");
 	}
 	vmt_loop_free(s.loop);
+	vmt_listener_free(s.listener);
 	vmt_keeper_free(s.k);
 	return fails ? 1 : 0;
 }
 
 int cmd_demo(int argc, char **argv)
 {
-	const char *snapshot = NULL;
+	const char *snapshot = NULL, *listen = NULL;
 	bool json = false, simulated = false;
 	double scale = 1.0;
 	char *end;
@@ -213,12 +225,14 @@ int cmd_demo(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--snapshot") && i + 1 < argc) {
 			snapshot = argv[++i];
+		} else if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
+			listen = argv[++i];
 		} else {
 			bool help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
 
 			fprintf(help ? stdout : stderr,
 				"usage: vmtime demo [--duration-scale X] [--json] "
-				"[--snapshot PATH] [--simulated]\n");
+				"[--snapshot PATH] [--listen PATH] [--simulated]\n");
 			return help ? 0 : 2;
 		}
 	}
@@ -231,6 +245,7 @@ int cmd_demo(int argc, char **argv)
 			.scale = scale,
 			.json = json,
 			.snapshot = snapshot,
+			.listen = listen,
 			.out = stdout,
 			.progress = isatty(STDERR_FILENO) ? stderr : NULL,
 		};
@@ -246,5 +261,5 @@ int cmd_demo(int argc, char **argv)
 				"guest\n");
 	(void)snapshot;
 #endif
-	return simulated_demo(scale, json);
+	return simulated_demo(scale, json, listen);
 }

@@ -21,6 +21,7 @@
 
 #include <vmtime/keeper.h>
 #include <vmtime/loop.h>
+#include <vmtime/share.h>
 #include <vmtime/snapshot.h>
 #include <vmtime/timer.h>
 #include <vmtime/units.h>
@@ -43,6 +44,7 @@ struct machine {
 	struct vmm *vm;
 	vmt_timer *stall;
 	vmt_ns stall_ns;
+	vmt_listener *listener; /* --listen: lets `vmtime inspect` watch the clock */
 };
 
 struct mark {
@@ -118,11 +120,12 @@ static void machine_free(struct machine *m)
 		pthread_join(m->loop_thread, NULL);
 	}
 	vmt_loop_free(m->loop);
+	vmt_listener_free(m->listener);
 	vmt_keeper_free(m->k);
 	free(m);
 }
 
-static int machine_new(struct machine **ret, struct vmt_error *err)
+static int machine_new(struct machine **ret, const char *listen, struct vmt_error *err)
 {
 	struct vmt_keeper_config kc = VMT_KEEPER_CONFIG_INIT;
 	struct vmm_config vc;
@@ -139,6 +142,11 @@ static int machine_new(struct machine **ret, struct vmt_error *err)
 		goto fail;
 	}
 	m->src = vmt_keeper_source(m->k);
+	/* A helper thread serves the socket: the demo has no loop of its own to poll it. */
+	if (listen && (r = vmt_keeper_listen(m->k, listen, VMT_LISTEN_THREAD, &m->listener)) < 0) {
+		snprintf(err->msg, sizeof(err->msg), "vmt_keeper_listen %s: %s", listen, strerror(-r));
+		goto fail;
+	}
 	if ((r = vmt_loop_new(m->src, &m->loop)) < 0) {
 		snprintf(err->msg, sizeof(err->msg), "vmt_loop_new: %s", strerror(-r));
 		goto fail;
@@ -451,7 +459,7 @@ static int restore_snapshot(struct demo *d, struct machine **mp, const struct ma
 	/* Throw the VM away: a new keeper, loop, units set and KVM VM. */
 	machine_free(*mp);
 	*mp = NULL;
-	r = machine_new(mp, &err);
+	r = machine_new(mp, d->o->listen, &err);
 	if (r < 0) {
 		fprintf(stderr, "vmtime demo: new VM: %s\n", err.msg);
 		return r;
@@ -535,7 +543,7 @@ static int run_all(struct demo *d)
 	char msg[128];
 	int r;
 
-	r = machine_new(&m, &err);
+	r = machine_new(&m, d->o->listen, &err);
 	if (r < 0) {
 		fprintf(stderr, "vmtime demo: creating the VM: %s\n", err.msg);
 		return 2;
@@ -651,6 +659,7 @@ int kvm_demo_main(int argc, char **argv)
 		{ "duration-scale", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "snapshot", required_argument, NULL, 'o' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -674,8 +683,12 @@ int kvm_demo_main(int argc, char **argv)
 		case 'o':
 			o.snapshot = optarg;
 			break;
+		case 'l':
+			o.listen = optarg;
+			break;
 		case 'h':
-			printf("usage: %s [--duration-scale X] [--json] [--snapshot PATH]\n", argv[0]);
+			printf("usage: %s [--duration-scale X] [--json] [--snapshot PATH] [--listen PATH]\n",
+			       argv[0]);
 			return 0;
 		default:
 			return 2;

@@ -25,6 +25,7 @@ struct kvm_demo_opts {
 	double scale;
 	int json;
 	const char *snapshot;
+	const char *listen; /* control socket for `vmtime inspect --connect`, or NULL */
 	FILE *out;
 	FILE *progress;
 };
