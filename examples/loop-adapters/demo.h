@@ -36,7 +36,7 @@ struct demo {
 	uint64_t ticks, beats, early;
 	vmt_ns beat_armed;		/* HOST time the beat's grid starts at */
 	int phase;
-	uint64_t ticks_at_pause, ticks_in_pause, beats_in_pause;
+	uint64_t ticks_at_pause, beats_at_pause, ticks_in_pause, beats_in_pause;
 	vmt_ns vm_at_pause;
 	vmt_ns vm_synced;		/* VM time at the end of the last demo_sync() */
 	bool ok;
@@ -153,11 +153,11 @@ static int demo_step(struct demo *d)
 		demo_check(d, vmt_keeper_stop(d->k) == 0, "vmt_keeper_stop");
 		d->vm_at_pause = vmt_now(src, VMT_CLOCK_VM);
 		d->ticks_at_pause = d->ticks;
-		d->beats_in_pause = d->beats;
+		d->beats_at_pause = d->beats;
 		return 50;
 	case 1: /* paused 50 ms: VM time froze, no tick fired, the beat went on */
 		d->ticks_in_pause = d->ticks - d->ticks_at_pause;
-		d->beats_in_pause = d->beats - d->beats_in_pause;
+		d->beats_in_pause = d->beats - d->beats_at_pause;
 		demo_check(d, vmt_now(src, VMT_CLOCK_VM) == d->vm_at_pause,
 			   "VM time frozen while paused");
 		demo_check(d, d->ticks_in_pause == 0, "no VM tick while paused");
