@@ -617,7 +617,7 @@ static int dispatch(vmt_loop *loop)
 			continue; /* VM timers never fire while the VM is stopped */
 		if (!loop->wheel[c].count)
 			continue;
-		vmti_wheel_advance(&loop->wheel[c], now[c]);
+		vmti_wheel_advance_collect(&loop->wheel[c], now[c], collect_one, &cc);
 		vmti_wheel_collect(&loop->wheel[c], now[c], collect_one, &cc);
 	}
 	seg[VMT_CLOCK_COUNT] = loop->ndue;

@@ -160,18 +160,20 @@ static void replace_all(struct vmti_wheel *w, struct vmti_wnode *todo)
 	}
 }
 
-void vmti_wheel_advance(struct vmti_wheel *w, vmt_ns now)
+size_t vmti_wheel_advance_collect(struct vmti_wheel *w, vmt_ns now,
+				  void (*fn)(struct vmti_wnode *n, void *arg), void *arg)
 {
 	uint64_t ct, nt;
-	struct vmti_wnode *todo = NULL;
+	size_t k = 0;
+	bool moved = false;
 
 	if (now <= w->cur)
-		return;
+		return 0;
 	ct = w->cur >> VMTI_WHEEL_GRAN_SHIFT;
 	nt = now >> VMTI_WHEEL_GRAN_SHIFT;
 	w->cur = now;
 	if (ct == nt)
-		return;
+		return 0;
 	for (unsigned lvl = 0; lvl < VMTI_WHEEL_LEVELS; lvl++) {
 		uint64_t c_hi = ct >> (lvl * VMTI_WHEEL_BITS), n_hi = nt >> (lvl * VMTI_WHEEL_BITS);
 		uint64_t mask;
@@ -189,17 +191,47 @@ void vmti_wheel_advance(struct vmti_wheel *w, vmt_ns now)
 		}
 		mask &= w->occupied[lvl];
 		w->occupied[lvl] &= ~mask;
+		/*
+		 * One pass per reached slot, each node touched once: a node lands
+		 * in a lower level, the near list, or (re-armed later in place) a
+		 * slot past the new cursor's digit, never in a slot this loop has
+		 * yet to visit.
+		 */
 		while (mask) {
 			unsigned s = (unsigned)__builtin_ctzll(mask);
+			struct vmti_wnode *n = w->slot[lvl][s], *nx;
 
 			mask &= mask - 1;
-			take_list(&w->slot[lvl][s], &todo);
+			w->slot[lvl][s] = NULL;
+			moved = true;
+			for (; n; n = nx) {
+				nx = n->next;
+				if (n->dead || (fn && n->deadline <= now)) {
+					/* Dropped if cancelled, handed over if due. */
+					bool due = !n->dead;
+
+					n->pprev = NULL;
+					n->next = NULL;
+					n->dead = false;
+					w->count--;
+					if (due) {
+						fn(n, arg);
+						k++;
+					}
+					continue;
+				}
+				place(w, n);
+			}
 		}
 	}
-	if (todo) {
-		replace_all(w, todo);
+	if (moved)
 		w->next_valid = false;
-	}
+	return k;
+}
+
+void vmti_wheel_advance(struct vmti_wheel *w, vmt_ns now)
+{
+	vmti_wheel_advance_collect(w, now, NULL, NULL);
 }
 
 size_t vmti_wheel_collect(struct vmti_wheel *w, vmt_ns now,

@@ -88,6 +88,16 @@ void vmti_wheel_cancel(struct vmti_wheel *w, struct vmti_wnode *n);
 void vmti_wheel_advance(struct vmti_wheel *w, vmt_ns now);
 
 /*
+ * Like vmti_wheel_advance(), but a cascading node that is already due
+ * (deadline <= @now) goes straight to @fn, unlinked, instead of through the
+ * near list: a large jump of the clock touches each due node once.  Due
+ * nodes already on the near list still need vmti_wheel_collect().
+ * Returns how many nodes went to @fn.
+ */
+size_t vmti_wheel_advance_collect(struct vmti_wheel *w, vmt_ns now,
+				  void (*fn)(struct vmti_wnode *n, void *arg), void *arg);
+
+/*
  * Removes every node with deadline <= @now from the near list and passes it
  * to @fn.  Call after vmti_wheel_advance(w, now).
  */

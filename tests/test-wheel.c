@@ -84,13 +84,20 @@ static void m_check(struct model *m)
 			 (unsigned long long)m->cur, m_count(m));
 	/* A second call (cached) agrees with the first. */
 	ASSERT_UEQ(vmti_wheel_next(&m->w), want);
-	ASSERT_UEQ(m->w.count, m_count(m));
+	/* Lazily cancelled nodes stay linked, marked dead, until cascaded. */
+	size_t dead = 0;
+
 	for (int i = 0; i < NODES; i++) {
-		if (vmti_wnode_queued(&m->node[i]) != m->queued[i])
-			VMT_FAIL("node %d queued %d, model %d", i,
-				 vmti_wnode_queued(&m->node[i]), m->queued[i]);
-		ASSERT_UEQ(m->node[i].deadline, m->deadline[i]);
+		bool linked = vmti_wnode_queued(&m->node[i]);
+		bool live = linked && !m->node[i].dead;
+
+		dead += linked && m->node[i].dead;
+		if (live != m->queued[i])
+			VMT_FAIL("node %d live %d, model %d", i, live, m->queued[i]);
+		if (m->queued[i])
+			ASSERT_UEQ(m->node[i].deadline, m->deadline[i]);
 	}
+	ASSERT_UEQ(m->w.count, m_count(m) + dead);
 }
 
 static void m_insert(struct model *m, int i, vmt_ns d)
@@ -107,6 +114,23 @@ static void m_remove(struct model *m, int i)
 {
 	ASSERT_TRUE(m->queued[i]);
 	vmti_wheel_remove(&m->w, &m->node[i]);
+	m->queued[i] = false;
+}
+
+/* The timer API's paths: re-arm (maybe in place, maybe reviving a dead node). */
+static void m_rearm(struct model *m, int i, vmt_ns d)
+{
+	m->node[i].seq = m->seq++;
+	vmti_wheel_rearm(&m->w, &m->node[i], d);
+	m->queued[i] = true;
+	m->deadline[i] = d;
+}
+
+/* ... and lazy cancel. */
+static void m_cancel(struct model *m, int i)
+{
+	ASSERT_TRUE(m->queued[i]);
+	vmti_wheel_cancel(&m->w, &m->node[i]);
 	m->queued[i] = false;
 }
 
@@ -130,12 +154,18 @@ static void m_advance_collect(struct model *m, vmt_ns now)
 {
 	size_t k, want = 0;
 
-	vmti_wheel_advance(&m->w, now);
-	if (now > m->cur)
-		m->cur = now;
 	memset(m->got, 0, sizeof(m->got));
 	m->ngot = 0;
-	k = vmti_wheel_collect(&m->w, now, on_collect, m);
+	/* Half the time due nodes come straight out of the cascade (the loop's way). */
+	if (rng() & 1) {
+		k = vmti_wheel_advance_collect(&m->w, now, on_collect, m);
+	} else {
+		vmti_wheel_advance(&m->w, now);
+		k = 0;
+	}
+	if (now > m->cur)
+		m->cur = now;
+	k += vmti_wheel_collect(&m->w, now, on_collect, m);
 	ASSERT_EQ(k, m->ngot);
 	for (int i = 0; i < NODES; i++) {
 		bool due = m->queued[i] && m->deadline[i] <= now;
@@ -263,13 +293,25 @@ TEST(random_walk_against_model)
 		uint64_t op = rng() % 100;
 		int i = (int)(rng() % NODES);
 
-		if (op < 35) {
+		if (op < 20) {
 			if (m.queued[i])
 				m_remove(&m, i);
+			if (vmti_wnode_queued(&m.node[i]))
+				vmti_wheel_remove(&m.w, &m.node[i]); /* a dead node */
 			m_insert(&m, i, pick_deadline(&m));
+		} else if (op < 35) {
+			/* Often later than before: the in-place path. */
+			vmt_ns d = m.queued[i] && rng() % 2 ? cap(vmt_ns_add(m.deadline[i],
+									 rng() >> (rng() % 64)))
+							    : pick_deadline(&m);
+
+			m_rearm(&m, i, d);
+		} else if (op < 43) {
+			if (m.queued[i])
+				m_remove(&m, i);
 		} else if (op < 50) {
 			if (m.queued[i])
-				m_remove(&m, i);
+				m_cancel(&m, i);
 		} else if (op < 95) {
 			vmt_ns to = pick_advance(&m);
 
