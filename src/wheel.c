@@ -129,34 +129,34 @@ void vmti_wheel_cancel(struct vmti_wheel *w, struct vmti_wnode *n)
 		w->next_valid = false;
 }
 
-/* Detaches every node of a list onto *todo (singly linked through next). */
-static void take_list(struct vmti_wnode **head, struct vmti_wnode **todo)
+/* Detaches every node of a list onto *moving (singly linked through next). */
+static void take_list(struct vmti_wnode **head, struct vmti_wnode **moving)
 {
 	struct vmti_wnode *n = *head, *nx;
 
 	*head = NULL;
 	for (; n; n = nx) {
 		nx = n->next;
-		n->next = *todo;
-		*todo = n;
+		n->next = *moving;
+		*moving = n;
 	}
 }
 
-static void replace_all(struct vmti_wheel *w, struct vmti_wnode *todo)
+static void replace_all(struct vmti_wheel *w, struct vmti_wnode *moving)
 {
 	struct vmti_wnode *nx;
 
-	for (; todo; todo = nx) {
-		nx = todo->next;
-		if (todo->dead) {
+	for (; moving; moving = nx) {
+		nx = moving->next;
+		if (moving->dead) {
 			/* A cancelled node is dropped when the cursor reaches it. */
-			todo->pprev = NULL;
-			todo->next = NULL;
-			todo->dead = false;
+			moving->pprev = NULL;
+			moving->next = NULL;
+			moving->dead = false;
 			w->count--;
 			continue;
 		}
-		place(w, todo);
+		place(w, moving);
 	}
 }
 
@@ -289,9 +289,9 @@ out:
 
 void vmti_wheel_rebase(struct vmti_wheel *w, vmt_ns now)
 {
-	struct vmti_wnode *todo = NULL;
+	struct vmti_wnode *moving = NULL;
 
-	take_list(&w->near, &todo);
+	take_list(&w->near, &moving);
 	for (unsigned lvl = 0; lvl < VMTI_WHEEL_LEVELS; lvl++) {
 		uint64_t occ = w->occupied[lvl];
 
@@ -299,11 +299,11 @@ void vmti_wheel_rebase(struct vmti_wheel *w, vmt_ns now)
 			unsigned s = (unsigned)__builtin_ctzll(occ);
 
 			occ &= occ - 1;
-			take_list(&w->slot[lvl][s], &todo);
+			take_list(&w->slot[lvl][s], &moving);
 		}
 		w->occupied[lvl] = 0;
 	}
 	w->cur = now;
-	replace_all(w, todo);
+	replace_all(w, moving);
 	w->next_valid = false;
 }
