@@ -35,7 +35,6 @@
  *
  *   bench-timers-more [--long] [--runs N] [POPULATION...]
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -58,15 +57,6 @@
 
 #include "bench.h"
 
-#define DELAY_MIN_NS (1 * VMT_NS_PER_MS)
-#define DELAY_MAX_NS (10 * VMT_NS_PER_SEC)
-/* Past every deadline, with room for rounding up to whole microseconds. */
-#define EXPIRE_SKIP_NS (DELAY_MAX_NS + VMT_NS_PER_SEC)
-/* Extra timers cycled through by the arm+cancel phase (a power of two). */
-#define PAIR_EXTRA 1024
-/* Each run repeats the phases until it did this many operations per phase. */
-#define MIN_OPS_PER_RUN 100000
-#define MAX_RUNS 64
 /*
  * Population caps of the slow competitors, so a default run stays within a
  * minute: GLib visits every source per iteration and makes a system call per
@@ -76,31 +66,34 @@
 #define GLIB_MAX_N 100000
 #define SDE_MAX_N 100000
 #define ANY_N_LONG 1000000
-#define LONG_CAPPED_RUNS 3
 
-enum op { OP_ARM, OP_REARM, OP_PAIR, OP_CANCEL, OP_EXPIRE, OP_COUNT };
-
-static const char *const op_names[OP_COUNT] = {
-	[OP_ARM] = "arm", [OP_REARM] = "re-arm", [OP_PAIR] = "arm+cancel",
-	[OP_CANCEL] = "cancel", [OP_EXPIRE] = "expire",
-};
-
-/* The delays of one population, in the unit each library takes. */
-struct seq {
-	size_t n;
-	uint64_t *d[3];		/* ns: arm, re-arm, arm+cancel */
+/* The delays in the competitors' units (the ns ones are in struct seq). */
+struct seq_units {
 	uint64_t *us[3];	/* sd-event, GLib: rounded up, never early */
 	double *sec[3];		/* libev */
 };
 
-static uint64_t cpu_overhead;
-
-static double per_op(uint64_t t0, uint64_t t1, size_t n)
+static void seq_units_fill(struct seq_units *u, int j, size_t n, const uint64_t *d)
 {
-	uint64_t d = t1 - t0;
+	size_t i;
 
-	d = d > cpu_overhead ? d - cpu_overhead : 0;
-	return (double)d / (double)n;
+	u->us[j] = malloc(n * sizeof(uint64_t));
+	u->sec[j] = malloc(n * sizeof(double));
+	BENCH_CHECK(u->us[j] && u->sec[j], "out of memory");
+	for (i = 0; i < n; i++) {
+		u->us[j][i] = (d[i] + VMT_NS_PER_US - 1) / VMT_NS_PER_US;
+		u->sec[j][i] = (double)d[i] / 1e9;
+	}
+}
+
+static void seq_units_free(struct seq_units *u)
+{
+	int j;
+
+	for (j = 0; j < 3; j++) {
+		free(u->us[j]);
+		free(u->sec[j]);
+	}
 }
 
 /* Enough dispatch calls for a library that runs one callback per call. */
@@ -109,47 +102,7 @@ static size_t max_passes(size_t n)
 	return n + 1000;
 }
 
-/* ------------------------------------------------------------------------ */
-/* The clock interposer: lets the competitors see time jump forward.       */
-
-static int (*real_clock_gettime)(clockid_t, struct timespec *);
-static uint64_t clock_skew_ns;
-
-static void resolve_clock_gettime(void)
-{
-	void *sym = dlsym(RTLD_NEXT, "clock_gettime");
-
-	BENCH_CHECK(sym != NULL, "cannot find the real clock_gettime: %s", dlerror());
-	*(void **)&real_clock_gettime = sym;
-}
-
-int clock_gettime(clockid_t id, struct timespec *ts)
-{
-	uint64_t skew, ns;
-	int r;
-
-	if (!real_clock_gettime)
-		resolve_clock_gettime();
-	r = real_clock_gettime(id, ts);
-	skew = __atomic_load_n(&clock_skew_ns, __ATOMIC_RELAXED);
-	if (r == 0 && skew && (id == CLOCK_MONOTONIC || id == CLOCK_MONOTONIC_COARSE)) {
-		ns = (uint64_t)ts->tv_nsec + skew % VMT_NS_PER_SEC;
-		ts->tv_sec += (time_t)(skew / VMT_NS_PER_SEC + ns / VMT_NS_PER_SEC);
-		ts->tv_nsec = (long)(ns % VMT_NS_PER_SEC);
-	}
-	return r;
-}
-
-static inline void skew_clock(uint64_t ns)
-{
-	__atomic_add_fetch(&clock_skew_ns, ns, __ATOMIC_RELAXED);
-}
-
-/* Only once every library that saw the skew is gone: they expect monotonic time. */
-static inline void reset_skew(void)
-{
-	__atomic_store_n(&clock_skew_ns, 0, __ATOMIC_RELAXED);
-}
+#include "bench-timers.h"
 
 /* CLOCK_MONOTONIC as the competitors see it (skewed), in microseconds. */
 static inline uint64_t skewed_now_us(void)
@@ -158,182 +111,6 @@ static inline uint64_t skewed_now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static volatile uint64_t sink;
-
-static double interposer_overhead(void)
-{
-	const long iters = 200000;
-	double diff[7], med;
-	struct timespec ts;
-	uint64_t t0, t1, t2, acc = 0;
-	long i;
-	int r;
-
-	if (!real_clock_gettime)
-		resolve_clock_gettime();
-	for (r = 0; r < 7; r++) {
-		t0 = bench_cpu_clock();
-		for (i = 0; i < iters; i++) {
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			acc += (uint64_t)ts.tv_nsec;
-		}
-		t1 = bench_cpu_clock();
-		for (i = 0; i < iters; i++) {
-			real_clock_gettime(CLOCK_MONOTONIC, &ts);
-			acc += (uint64_t)ts.tv_nsec;
-		}
-		t2 = bench_cpu_clock();
-		diff[r] = ((double)(t1 - t0) - (double)(t2 - t1)) / (double)iters;
-	}
-	sink = acc;
-	med = bench_median(diff, 7);
-	return med > 0.0 ? med : 0.0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* vmtime                                                                   */
-
-static uint64_t vmt_fired;
-static uint64_t vmt_bad_expirations;
-
-static void vmt_cb(vmt_timer *t, uint64_t expirations, void *userdata)
-{
-	(void)t;
-	(void)userdata;
-	vmt_fired++;
-	vmt_bad_expirations += expirations != 1;
-}
-
-/* Host readings are not part of what this benchmark measures: keep them still. */
-static vmt_ns fake_host_clock(void *opaque, enum vmt_clock clock)
-{
-	(void)opaque;
-	(void)clock;
-	return 1000 * VMT_NS_PER_SEC;
-}
-
-struct vmt_ctx {
-	vmt_keeper *k;
-	vmt_loop *loop;
-	vmt_source *src;
-	vmt_timer **tm, **ex;
-	vmt_ns *abs[3];
-};
-
-static void *vmt_setup(const struct seq *s)
-{
-	struct vmt_keeper_config cfg = VMT_KEEPER_CONFIG_INIT;
-	struct vmt_ctx *c = calloc(1, sizeof(*c));
-	size_t i;
-	int j;
-
-	BENCH_CHECK(c, "out of memory");
-	cfg.mode = VMT_KEEPER_MANUAL;
-	cfg.initial_vm_time = VMT_NS_PER_SEC;
-	cfg.host_clock = fake_host_clock;
-	BENCH_OK(vmt_keeper_new(&cfg, &c->k));
-	BENCH_OK(vmt_keeper_start(c->k));
-	c->src = vmt_keeper_source(c->k);
-	BENCH_OK(vmt_loop_new(c->src, &c->loop));
-	c->tm = calloc(s->n, sizeof(*c->tm));
-	c->ex = calloc(PAIR_EXTRA, sizeof(*c->ex));
-	BENCH_CHECK(c->tm && c->ex, "out of memory");
-	for (j = 0; j < 3; j++) {
-		c->abs[j] = malloc(s->n * sizeof(vmt_ns));
-		BENCH_CHECK(c->abs[j], "out of memory");
-	}
-	for (i = 0; i < s->n; i++)
-		BENCH_OK(vmt_timer_new(c->loop, VMT_CLOCK_VM, vmt_cb, NULL, &c->tm[i]));
-	for (i = 0; i < PAIR_EXTRA; i++)
-		BENCH_OK(vmt_timer_new(c->loop, VMT_CLOCK_VM, vmt_cb, NULL, &c->ex[i]));
-	return c;
-}
-
-static void vmt_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
-{
-	struct vmt_ctx *c = ctx;
-	vmt_timer **tm = c->tm, **ex = c->ex;
-	const vmt_ns *a0 = c->abs[0], *a1 = c->abs[1], *a2 = c->abs[2];
-	vmt_ns now = vmt_now(c->src, VMT_CLOCK_VM);
-	uint64_t t0, t1, t2, t3, t4, t5, t6;
-	long pending = 0, cancelled = 0, callbacks = 0;
-	size_t n = s->n, i, passes = 0;
-	int bad = 0, j;
-
-	for (j = 0; j < 3; j++)
-		for (i = 0; i < n; i++)
-			c->abs[j][i] = now + s->d[j][i];
-	vmt_fired = 0;
-
-	t0 = bench_cpu_clock();
-	for (i = 0; i < n; i++)
-		bad |= vmt_timer_arm(tm[i], a0[i]);
-	t1 = bench_cpu_clock();
-	for (i = 0; i < n; i++)
-		bad |= vmt_timer_arm(tm[i], a1[i]);
-	t2 = bench_cpu_clock();
-	for (i = 0; i < n; i++) {
-		vmt_timer *e = ex[i & (PAIR_EXTRA - 1)];
-
-		bad |= vmt_timer_arm(e, a2[i]);
-		pending += vmt_timer_cancel(e);
-	}
-	t3 = bench_cpu_clock();
-	for (i = 0; i < n; i++)
-		cancelled += vmt_timer_cancel(tm[i]);
-	t4 = bench_cpu_clock();
-
-	BENCH_CHECK(bad == 0, "vmt_timer_arm failed");
-	BENCH_CHECK(pending == (long)n && cancelled == (long)n,
-		    "vmtime: %ld/%ld cancels found the timer pending, want %zu", pending,
-		    cancelled, n);
-	BENCH_CHECK(vmt_fired == 0, "vmtime: %" PRIu64 " timers fired early", vmt_fired);
-
-	for (i = 0; i < n; i++)
-		bad |= vmt_timer_arm(tm[i], a0[i]);
-	BENCH_CHECK(bad == 0, "vmt_timer_arm failed");
-	t5 = bench_cpu_clock();
-	BENCH_OK(vmt_keeper_advance(c->k, EXPIRE_SKIP_NS));
-	while (vmt_fired < n && passes++ < max_passes(n)) {
-		int r = vmt_loop_dispatch(c->loop);
-
-		BENCH_OK(r);
-		callbacks += r;
-	}
-	t6 = bench_cpu_clock();
-
-	BENCH_CHECK(vmt_fired == n && callbacks == (long)n,
-		    "vmtime: %" PRIu64 " callbacks ran (dispatch said %ld), want %zu", vmt_fired,
-		    callbacks, n);
-	BENCH_CHECK(vmt_bad_expirations == 0, "vmtime: one-shot timer with expirations != 1");
-	for (i = 0; i < n; i++)
-		BENCH_CHECK(!vmt_timer_pending(tm[i]), "vmtime: timer %zu still pending", i);
-	out[OP_ARM] = per_op(t0, t1, n);
-	out[OP_REARM] = per_op(t1, t2, n);
-	out[OP_PAIR] = per_op(t2, t3, n);
-	out[OP_CANCEL] = per_op(t3, t4, n);
-	out[OP_EXPIRE] = per_op(t5, t6, n);
-}
-
-static void vmt_teardown(void *ctx, const struct seq *s)
-{
-	struct vmt_ctx *c = ctx;
-	size_t i;
-	int j;
-
-	for (i = 0; i < s->n; i++)
-		vmt_timer_free(c->tm[i]);
-	for (i = 0; i < PAIR_EXTRA; i++)
-		vmt_timer_free(c->ex[i]);
-	for (j = 0; j < 3; j++)
-		free(c->abs[j]);
-	free(c->tm);
-	free(c->ex);
-	vmt_loop_free(c->loop);
-	vmt_keeper_free(c->k);
-	free(c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -378,26 +155,26 @@ static void lev_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 	struct lev_ctx *c = ctx;
 	struct ev_loop *loop = c->loop;
 	ev_timer *tm = c->tm, *ex = c->ex;
-	const double *s0 = s->sec[0], *s1 = s->sec[1], *s2 = s->sec[2];
-	uint64_t t0, t1, t2, t3, t4, t5, t6;
+	const double *s0 = s->u.sec[0], *s1 = s->u.sec[1], *s2 = s->u.sec[2];
+	uint64_t t[7];
 	size_t n = s->n, i, passes = 0;
 	long pending = 0, cancelled = 0;
 
 	/* As a callback would find it: the loop's cached time is fresh. */
 	ev_now_update(loop);
 	lev_fired = 0;
-	t0 = bench_cpu_clock();
+	t[0] = bench_cpu_clock();
 	for (i = 0; i < n; i++) {
 		ev_timer_set(&tm[i], s0[i], 0.);
 		ev_timer_start(loop, &tm[i]);
 	}
-	t1 = bench_cpu_clock();
+	t[1] = bench_cpu_clock();
 	/* The documented way to move a pending timer: repeat + ev_timer_again. */
 	for (i = 0; i < n; i++) {
 		tm[i].repeat = s1[i];
 		ev_timer_again(loop, &tm[i]);
 	}
-	t2 = bench_cpu_clock();
+	t[2] = bench_cpu_clock();
 	for (i = 0; i < n; i++) {
 		ev_timer *e = &ex[i & (PAIR_EXTRA - 1)];
 
@@ -406,12 +183,12 @@ static void lev_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 		pending += ev_is_active(e) != 0;
 		ev_timer_stop(loop, e);
 	}
-	t3 = bench_cpu_clock();
+	t[3] = bench_cpu_clock();
 	for (i = 0; i < n; i++) {
 		cancelled += ev_is_active(&tm[i]) != 0;
 		ev_timer_stop(loop, &tm[i]);
 	}
-	t4 = bench_cpu_clock();
+	t[4] = bench_cpu_clock();
 
 	BENCH_CHECK(pending == (long)n && cancelled == (long)n,
 		    "libev: %ld/%ld timers active before their stop, want %zu", pending,
@@ -426,19 +203,15 @@ static void lev_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 		ev_timer_start(loop, &tm[i]);
 	}
 	skew_clock(EXPIRE_SKIP_NS);
-	t5 = bench_cpu_clock();
+	t[5] = bench_cpu_clock();
 	while (lev_fired < n && passes++ < max_passes(n))
 		ev_run(loop, EVRUN_NOWAIT);
-	t6 = bench_cpu_clock();
+	t[6] = bench_cpu_clock();
 
 	BENCH_CHECK(lev_fired == n, "libev: %" PRIu64 " callbacks, want %zu", lev_fired, n);
 	for (i = 0; i < n; i++)
 		BENCH_CHECK(!ev_is_active(&tm[i]), "libev: timer %zu still active", i);
-	out[OP_ARM] = per_op(t0, t1, n);
-	out[OP_REARM] = per_op(t1, t2, n);
-	out[OP_PAIR] = per_op(t2, t3, n);
-	out[OP_CANCEL] = per_op(t3, t4, n);
-	out[OP_EXPIRE] = per_op(t5, t6, n);
+	phase_results(out, t, n);
 }
 
 static void lev_teardown(void *ctx, const struct seq *s)
@@ -528,25 +301,25 @@ static void sde_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 	sd_event_source **tm = c->tm, **ex = c->ex;
 	const uint64_t *a0 = c->abs[0], *a1 = c->abs[1], *a2 = c->abs[2];
 	uint64_t now = skewed_now_us();
-	uint64_t t0, t1, t2, t3, t4, t5, t6;
+	uint64_t t[7];
 	size_t n = s->n, i, passes = 0;
 	long pending = 0, cancelled = 0;
 	int bad = 0, j;
 
 	for (j = 0; j < 3; j++)
 		for (i = 0; i < n; i++)
-			c->abs[j][i] = now + s->us[j][i];
+			c->abs[j][i] = now + s->u.us[j][i];
 	sde_fired = 0;
 
-	t0 = bench_cpu_clock();
+	t[0] = bench_cpu_clock();
 	for (i = 0; i < n; i++) {
 		bad |= sd_event_source_set_time(tm[i], a0[i]);
 		bad |= sd_event_source_set_enabled(tm[i], SD_EVENT_ONESHOT);
 	}
-	t1 = bench_cpu_clock();
+	t[1] = bench_cpu_clock();
 	for (i = 0; i < n; i++)
 		bad |= sd_event_source_set_time(tm[i], a1[i]);
-	t2 = bench_cpu_clock();
+	t[2] = bench_cpu_clock();
 	for (i = 0; i < n; i++) {
 		sd_event_source *e = ex[i & (PAIR_EXTRA - 1)];
 
@@ -555,12 +328,12 @@ static void sde_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 		pending += sd_event_source_get_enabled(e, NULL) > 0;
 		bad |= sd_event_source_set_enabled(e, SD_EVENT_OFF);
 	}
-	t3 = bench_cpu_clock();
+	t[3] = bench_cpu_clock();
 	for (i = 0; i < n; i++) {
 		cancelled += sd_event_source_get_enabled(tm[i], NULL) > 0;
 		bad |= sd_event_source_set_enabled(tm[i], SD_EVENT_OFF);
 	}
-	t4 = bench_cpu_clock();
+	t[4] = bench_cpu_clock();
 
 	BENCH_CHECK(bad == 0, "sd-event: a timer call failed");
 	BENCH_CHECK(pending == (long)n && cancelled == (long)n,
@@ -576,20 +349,16 @@ static void sde_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 	}
 	BENCH_CHECK(bad == 0, "sd-event: arming failed");
 	skew_clock(EXPIRE_SKIP_NS);
-	t5 = bench_cpu_clock();
+	t[5] = bench_cpu_clock();
 	/* sd-event dispatches one source per iteration. */
 	while (sde_fired < n && passes++ < max_passes(n))
 		BENCH_CHECK(sd_event_run(c->e, 0) >= 0, "sd_event_run failed");
-	t6 = bench_cpu_clock();
+	t[6] = bench_cpu_clock();
 
 	BENCH_CHECK(sde_fired == n, "sd-event: %" PRIu64 " callbacks, want %zu", sde_fired, n);
 	for (i = 0; i < n; i++)
 		BENCH_CHECK(!sde_armed(tm[i]), "sd-event: timer %zu still enabled", i);
-	out[OP_ARM] = per_op(t0, t1, n);
-	out[OP_REARM] = per_op(t1, t2, n);
-	out[OP_PAIR] = per_op(t2, t3, n);
-	out[OP_CANCEL] = per_op(t3, t4, n);
-	out[OP_EXPIRE] = per_op(t5, t6, n);
+	phase_results(out, t, n);
 }
 
 static void sde_teardown(void *ctx, const struct seq *s)
@@ -680,23 +449,23 @@ static void gl_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 	GSource **tm = c->tm, **ex = c->ex;
 	const int64_t *a0 = c->abs[0], *a1 = c->abs[1], *a2 = c->abs[2];
 	int64_t now = g_get_monotonic_time();
-	uint64_t t0, t1, t2, t3, t4, t5, t6;
+	uint64_t t[7];
 	size_t n = s->n, i, passes = 0;
 	long pending = 0, cancelled = 0;
 	int j;
 
 	for (j = 0; j < 3; j++)
 		for (i = 0; i < n; i++)
-			c->abs[j][i] = now + (int64_t)s->us[j][i];
+			c->abs[j][i] = now + (int64_t)s->u.us[j][i];
 	gl_fired = 0;
 
-	t0 = bench_cpu_clock();
+	t[0] = bench_cpu_clock();
 	for (i = 0; i < n; i++)
 		g_source_set_ready_time(tm[i], a0[i]);
-	t1 = bench_cpu_clock();
+	t[1] = bench_cpu_clock();
 	for (i = 0; i < n; i++)
 		g_source_set_ready_time(tm[i], a1[i]);
-	t2 = bench_cpu_clock();
+	t[2] = bench_cpu_clock();
 	for (i = 0; i < n; i++) {
 		GSource *e = ex[i & (PAIR_EXTRA - 1)];
 
@@ -704,12 +473,12 @@ static void gl_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 		pending += g_source_get_ready_time(e) != -1;
 		g_source_set_ready_time(e, -1);
 	}
-	t3 = bench_cpu_clock();
+	t[3] = bench_cpu_clock();
 	for (i = 0; i < n; i++) {
 		cancelled += g_source_get_ready_time(tm[i]) != -1;
 		g_source_set_ready_time(tm[i], -1);
 	}
-	t4 = bench_cpu_clock();
+	t[4] = bench_cpu_clock();
 
 	BENCH_CHECK(pending == (long)n && cancelled == (long)n,
 		    "GLib: %ld/%ld timers armed before their cancel, want %zu", pending,
@@ -719,20 +488,16 @@ static void gl_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 	for (i = 0; i < n; i++)
 		g_source_set_ready_time(tm[i], a0[i]);
 	skew_clock(EXPIRE_SKIP_NS);
-	t5 = bench_cpu_clock();
+	t[5] = bench_cpu_clock();
 	while (gl_fired < n && passes++ < max_passes(n))
 		g_main_context_iteration(c->ctx, FALSE);
-	t6 = bench_cpu_clock();
+	t[6] = bench_cpu_clock();
 
 	BENCH_CHECK(gl_fired == n, "GLib: %" PRIu64 " callbacks, want %zu", gl_fired, n);
 	for (i = 0; i < n; i++)
 		BENCH_CHECK(g_source_get_ready_time(tm[i]) == -1, "GLib: timer %zu still armed",
 			    i);
-	out[OP_ARM] = per_op(t0, t1, n);
-	out[OP_REARM] = per_op(t1, t2, n);
-	out[OP_PAIR] = per_op(t2, t3, n);
-	out[OP_CANCEL] = per_op(t3, t4, n);
-	out[OP_EXPIRE] = per_op(t5, t6, n);
+	phase_results(out, t, n);
 }
 
 static void gl_teardown(void *ctx, const struct seq *s)
@@ -759,16 +524,7 @@ static void gl_teardown(void *ctx, const struct seq *s)
 #endif
 
 /* ------------------------------------------------------------------------ */
-/* One population                                                           */
-
-struct lib {
-	const char *name;
-	void *(*setup)(const struct seq *s);
-	void (*rep)(void *ctx, const struct seq *s, double out[OP_COUNT]);
-	void (*teardown)(void *ctx, const struct seq *s);
-	/* Largest population measured by default (0: any), with --long. */
-	size_t max_n, max_n_long;
-};
+/* The table                                                                */
 
 /* vmtime first: the speedup compares it with the best of the others. */
 static const struct lib libs[] = {
@@ -785,142 +541,7 @@ static const struct lib libs[] = {
 };
 
 #define NLIBS ((int)(sizeof(libs) / sizeof(libs[0])))
-
-/* How many of @runs runs library @l takes part in at population @n. */
-static int lib_runs(int l, size_t n, int runs)
-{
-	if (libs[l].max_n == 0 || n <= libs[l].max_n)
-		return runs;
-	if (!bench_long() || n > libs[l].max_n_long)
-		return 0;
-	return runs < LONG_CAPPED_RUNS ? runs : LONG_CAPPED_RUNS;
-}
-
-struct stats {
-	int measured;
-	int runs;
-	double med[OP_COUNT];
-	double iqr[OP_COUNT];
-};
-
-struct summary {
-	size_t n;
-	int runs, reps;
-	struct stats st[NLIBS];
-};
-
-static void seq_fill(struct seq *s, size_t n, uint64_t seed)
-{
-	struct bench_rng rng;
-	size_t i;
-	int j;
-
-	s->n = n;
-	bench_rng_seed(&rng, seed);
-	for (j = 0; j < 3; j++) {
-		s->d[j] = malloc(n * sizeof(uint64_t));
-		s->us[j] = malloc(n * sizeof(uint64_t));
-		s->sec[j] = malloc(n * sizeof(double));
-		BENCH_CHECK(s->d[j] && s->us[j] && s->sec[j], "out of memory");
-		for (i = 0; i < n; i++) {
-			uint64_t d = bench_rand_range(&rng, DELAY_MIN_NS, DELAY_MAX_NS);
-
-			s->d[j][i] = d;
-			s->us[j][i] = (d + VMT_NS_PER_US - 1) / VMT_NS_PER_US;
-			s->sec[j][i] = (double)d / 1e9;
-		}
-	}
-}
-
-static void seq_free(struct seq *s)
-{
-	int j;
-
-	for (j = 0; j < 3; j++) {
-		free(s->d[j]);
-		free(s->us[j]);
-		free(s->sec[j]);
-	}
-}
-
-/*
- * Every library lives for the whole population; run by run each does its
- * repetitions in turn, so slow and quiet stretches of a shared machine are
- * spread over all of them.  One repetition per library first, not counted:
- * the first one at a large population also grows arrays and faults pages in.
- */
-static void bench_population(const struct seq *s, int runs, int reps, struct summary *sm)
-{
-	size_t nsamples = (size_t)runs * (size_t)reps;
-	double *samples[NLIBS][OP_COUNT];
-	void *ctx[NLIBS];
-	int lruns[NLIBS];
-	int l, op, run, rep;
-
-	for (l = 0; l < NLIBS; l++) {
-		double out[OP_COUNT];
-
-		lruns[l] = lib_runs(l, s->n, runs);
-		ctx[l] = lruns[l] ? libs[l].setup(s) : NULL;
-		if (ctx[l])
-			libs[l].rep(ctx[l], s, out);
-		for (op = 0; op < OP_COUNT; op++) {
-			samples[l][op] = malloc(nsamples * sizeof(double));
-			BENCH_CHECK(samples[l][op], "out of memory");
-		}
-	}
-	for (run = 0; run < runs; run++) {
-		for (l = 0; l < NLIBS; l++) {
-			if (run >= lruns[l])
-				continue;
-			for (rep = 0; rep < reps; rep++) {
-				double out[OP_COUNT];
-				size_t k = (size_t)run * (size_t)reps + (size_t)rep;
-
-				libs[l].rep(ctx[l], s, out);
-				for (op = 0; op < OP_COUNT; op++)
-					samples[l][op][k] = out[op];
-			}
-		}
-	}
-	sm->n = s->n;
-	sm->runs = runs;
-	sm->reps = reps;
-	for (l = 0; l < NLIBS; l++) {
-		int ns = lruns[l] * reps;
-
-		sm->st[l].measured = ctx[l] != NULL;
-		sm->st[l].runs = lruns[l];
-		if (ctx[l])
-			libs[l].teardown(ctx[l], s);
-		for (op = 0; op < OP_COUNT; op++) {
-			if (ctx[l]) {
-				sm->st[l].med[op] = bench_median(samples[l][op], ns);
-				sm->st[l].iqr[op] = bench_iqr_pct(samples[l][op], ns);
-			}
-			free(samples[l][op]);
-		}
-	}
-	reset_skew();
-}
-
-/* The best (smallest) of the measured competitors' costs and its index. */
-static double best_other(const struct stats *st, int op, int *which)
-{
-	double best = 0.0;
-	int l;
-
-	*which = -1;
-	for (l = 1; l < NLIBS; l++) {
-		if (!st[l].measured)
-			continue;
-		if (best == 0.0 || st[l].med[op] < best) {
-			best = st[l].med[op];
-			*which = l;
-		}
-	}
-	return best;
-}
+_Static_assert(NLIBS <= MAX_LIBS, "struct summary holds MAX_LIBS libraries");
 
 static void print_population(const struct summary *sm)
 {
@@ -944,7 +565,7 @@ static void print_population(const struct summary *sm)
 				printf(" %10s %5s", "-", "-");
 		}
 		printf(" ");
-		best = best_other(st, op, &which);
+		best = best_other(st, NLIBS, op, &which);
 		bench_print_ratio(best, st[0].med[op]);
 		printf("  %-9s\n", which > 0 ? libs[which].name : "-");
 	}
@@ -988,38 +609,11 @@ static void print_versions(void)
 
 int main(int argc, char **argv)
 {
-	static const size_t def_pops[] = { 1000, 10000, 100000, 1000000 };
-	size_t pops[16];
 	struct summary *sm;
-	int npops = 0, runs_small, runs, runs_big, first, i;
+	struct plan p;
 
-	first = bench_init(argc, argv);
-	for (i = first; i < argc && npops < 16; i++) {
-		char *end;
-		unsigned long long v = strtoull(argv[i], &end, 10);
-
-		if (*end || v == 0 || v > 100000000ull) {
-			bench_usage(argv[0]);
-			fprintf(stderr, "  POPULATION: number of pending timers, 1..10^8\n");
-			return 2;
-		}
-		pops[npops++] = (size_t)v;
-	}
-	if (npops == 0) {
-		for (i = 0; i < 4; i++)
-			pops[i] = def_pops[i];
-		npops = 4;
-	}
-	runs_small = bench_runs(11);
-	runs = bench_runs(5);
-	runs_big = bench_runs(5);
-	if (runs_small > MAX_RUNS)
-		runs_small = MAX_RUNS;
-	if (runs > MAX_RUNS)
-		runs = MAX_RUNS;
-	if (runs_big > MAX_RUNS)
-		runs_big = MAX_RUNS;
-	sm = calloc((size_t)npops, sizeof(*sm));
+	plan_parse(argc, argv, &p);
+	sm = calloc((size_t)p.npops, sizeof(*sm));
 	BENCH_CHECK(sm, "out of memory");
 
 	printf("# bench-timers-more: delays uniform over %" PRIu64 " ms .. %" PRIu64 " s, same"
@@ -1031,20 +625,11 @@ int main(int argc, char **argv)
 	cpu_overhead = bench_cpu_overhead();
 	printf("# times are CPU time of the benchmark thread; a CPU-clock reading costs %" PRIu64
 	       " ns (subtracted)\n", cpu_overhead);
-	printf("# clock_gettime interposer overhead: %.1f ns per read\n", interposer_overhead());
+	printf("# clock_gettime interposer overhead: %.1f ns per read\n",
+	       interposer_overhead(CLOCK_MONOTONIC));
 	bench_machine_note();
 
-	for (i = 0; i < npops; i++) {
-		size_t n = pops[i];
-		int reps = n >= MIN_OPS_PER_RUN ? 1 : (int)((MIN_OPS_PER_RUN + n - 1) / n);
-		int r = n >= 1000000 ? runs_big : n >= 100000 ? runs : runs_small;
-		struct seq s;
-
-		seq_fill(&s, n, 0x5eed0000u + n);
-		bench_population(&s, r, reps, &sm[i]);
-		print_population(&sm[i]);
-		seq_free(&s);
-	}
+	plan_run(&p, libs, NLIBS, 1, print_population, sm);
 	free(sm);
 	return 0;
 }

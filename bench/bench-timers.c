@@ -34,7 +34,6 @@
  *
  *   bench-timers [--long] [--runs N] [POPULATION...]
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -57,259 +56,46 @@
 
 #include "bench.h"
 
-#define DELAY_MIN_NS (1 * VMT_NS_PER_MS)
-#define DELAY_MAX_NS (10 * VMT_NS_PER_SEC)
-/* Past every deadline, with room for libuv's rounding up to whole ms. */
-#define EXPIRE_SKIP_NS (DELAY_MAX_NS + VMT_NS_PER_SEC)
-/* Extra timers cycled through by the arm+cancel phase (a power of two). */
-#define PAIR_EXTRA 1024
-/* Each run repeats the phases until it did this many operations per phase. */
-#define MIN_OPS_PER_RUN 100000
-#define MAX_RUNS 64
-
-enum op { OP_ARM, OP_REARM, OP_PAIR, OP_CANCEL, OP_EXPIRE, OP_COUNT };
-
-static const char *const op_names[OP_COUNT] = {
-	[OP_ARM] = "arm", [OP_REARM] = "re-arm", [OP_PAIR] = "arm+cancel",
-	[OP_CANCEL] = "cancel", [OP_EXPIRE] = "expire",
-};
-
-/* The delays of one population, in the unit each library takes. */
-struct seq {
-	size_t n;
-	uint64_t *d[3];		/* ns: arm, re-arm, arm+cancel */
-	uint64_t *ms[3];	/* libuv */
+/* The delays in libuv's and libevent's units (the ns ones are in struct seq). */
+struct seq_units {
+	uint64_t *ms[3];	/* libuv: rounded up, a timer must not fire early */
 	struct timeval *tv[3];	/* libevent */
 };
 
-/* The cost of one CPU-clock reading, subtracted from every phase. */
-static uint64_t cpu_overhead;
-
-static double per_op(uint64_t t0, uint64_t t1, size_t n)
+static void seq_units_fill(struct seq_units *u, int j, size_t n, const uint64_t *d)
 {
-	uint64_t d = t1 - t0;
-
-	d = d > cpu_overhead ? d - cpu_overhead : 0;
-	return (double)d / (double)n;
-}
-
-/* ------------------------------------------------------------------------ */
-/* The clock interposer: lets libuv and libevent see time jump forward.     */
-
-static int (*real_clock_gettime)(clockid_t, struct timespec *);
-static uint64_t clock_skew_ns;
-
-static void resolve_clock_gettime(void)
-{
-	void *sym = dlsym(RTLD_NEXT, "clock_gettime");
-
-	BENCH_CHECK(sym != NULL, "cannot find the real clock_gettime: %s", dlerror());
-	*(void **)&real_clock_gettime = sym;
-}
-
-int clock_gettime(clockid_t id, struct timespec *ts)
-{
-	uint64_t skew, ns;
-	int r;
-
-	if (!real_clock_gettime)
-		resolve_clock_gettime();
-	r = real_clock_gettime(id, ts);
-	skew = __atomic_load_n(&clock_skew_ns, __ATOMIC_RELAXED);
-	if (r == 0 && skew && (id == CLOCK_MONOTONIC || id == CLOCK_MONOTONIC_COARSE)) {
-		ns = (uint64_t)ts->tv_nsec + skew % VMT_NS_PER_SEC;
-		ts->tv_sec += (time_t)(skew / VMT_NS_PER_SEC + ns / VMT_NS_PER_SEC);
-		ts->tv_nsec = (long)(ns % VMT_NS_PER_SEC);
-	}
-	return r;
-}
-
-static inline void skew_clock(uint64_t ns)
-{
-	__atomic_add_fetch(&clock_skew_ns, ns, __ATOMIC_RELAXED);
-}
-
-/* Only once every library that saw the skew is gone: they expect monotonic time. */
-static inline void reset_skew(void)
-{
-	__atomic_store_n(&clock_skew_ns, 0, __ATOMIC_RELAXED);
-}
-
-static volatile uint64_t sink;
-
-static double interposer_overhead(void)
-{
-	const long iters = 200000;
-	double diff[7], med;
-	struct timespec ts;
-	uint64_t t0, t1, t2, acc = 0;
-	long i;
-	int r;
-
-	if (!real_clock_gettime)
-		resolve_clock_gettime();
-	for (r = 0; r < 7; r++) {
-		t0 = bench_cpu_clock();
-		for (i = 0; i < iters; i++) {
-			clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-			acc += (uint64_t)ts.tv_nsec;
-		}
-		t1 = bench_cpu_clock();
-		for (i = 0; i < iters; i++) {
-			real_clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-			acc += (uint64_t)ts.tv_nsec;
-		}
-		t2 = bench_cpu_clock();
-		diff[r] = ((double)(t1 - t0) - (double)(t2 - t1)) / (double)iters;
-	}
-	sink = acc;
-	med = bench_median(diff, 7);
-	return med > 0.0 ? med : 0.0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* vmtime                                                                   */
-
-static uint64_t vmt_fired;
-static uint64_t vmt_bad_expirations;
-
-static void vmt_cb(vmt_timer *t, uint64_t expirations, void *userdata)
-{
-	(void)t;
-	(void)userdata;
-	vmt_fired++;
-	vmt_bad_expirations += expirations != 1;
-}
-
-/* Host readings are not part of what this benchmark measures: keep them still. */
-static vmt_ns fake_host_clock(void *opaque, enum vmt_clock clock)
-{
-	(void)opaque;
-	(void)clock;
-	return 1000 * VMT_NS_PER_SEC;
-}
-
-struct vmt_ctx {
-	vmt_keeper *k;
-	vmt_loop *loop;
-	vmt_source *src;
-	vmt_timer **tm, **ex;
-	vmt_ns *abs[3];
-};
-
-static void *vmt_setup(const struct seq *s)
-{
-	struct vmt_keeper_config cfg = VMT_KEEPER_CONFIG_INIT;
-	struct vmt_ctx *c = calloc(1, sizeof(*c));
 	size_t i;
-	int j;
 
-	BENCH_CHECK(c, "out of memory");
-	cfg.mode = VMT_KEEPER_MANUAL;
-	cfg.initial_vm_time = VMT_NS_PER_SEC;
-	cfg.host_clock = fake_host_clock;
-	BENCH_OK(vmt_keeper_new(&cfg, &c->k));
-	BENCH_OK(vmt_keeper_start(c->k));
-	c->src = vmt_keeper_source(c->k);
-	BENCH_OK(vmt_loop_new(c->src, &c->loop));
-	c->tm = calloc(s->n, sizeof(*c->tm));
-	c->ex = calloc(PAIR_EXTRA, sizeof(*c->ex));
-	BENCH_CHECK(c->tm && c->ex, "out of memory");
-	for (j = 0; j < 3; j++) {
-		c->abs[j] = malloc(s->n * sizeof(vmt_ns));
-		BENCH_CHECK(c->abs[j], "out of memory");
-	}
-	for (i = 0; i < s->n; i++)
-		BENCH_OK(vmt_timer_new(c->loop, VMT_CLOCK_VM, vmt_cb, NULL, &c->tm[i]));
-	for (i = 0; i < PAIR_EXTRA; i++)
-		BENCH_OK(vmt_timer_new(c->loop, VMT_CLOCK_VM, vmt_cb, NULL, &c->ex[i]));
-	return c;
-}
-
-static void vmt_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
-{
-	struct vmt_ctx *c = ctx;
-	vmt_timer **tm = c->tm, **ex = c->ex;
-	const vmt_ns *a0 = c->abs[0], *a1 = c->abs[1], *a2 = c->abs[2];
-	vmt_ns now = vmt_now(c->src, VMT_CLOCK_VM);
-	uint64_t t0, t1, t2, t3, t4, t5, t6;
-	long pending = 0, cancelled = 0, callbacks = 0;
-	size_t n = s->n, i;
-	int bad = 0, passes = 0, j;
-
-	for (j = 0; j < 3; j++)
-		for (i = 0; i < n; i++)
-			c->abs[j][i] = now + s->d[j][i];
-	vmt_fired = 0;
-
-	t0 = bench_cpu_clock();
-	for (i = 0; i < n; i++)
-		bad |= vmt_timer_arm(tm[i], a0[i]);
-	t1 = bench_cpu_clock();
-	for (i = 0; i < n; i++)
-		bad |= vmt_timer_arm(tm[i], a1[i]);
-	t2 = bench_cpu_clock();
+	u->ms[j] = malloc(n * sizeof(uint64_t));
+	u->tv[j] = malloc(n * sizeof(struct timeval));
+	BENCH_CHECK(u->ms[j] && u->tv[j], "out of memory");
 	for (i = 0; i < n; i++) {
-		vmt_timer *e = ex[i & (PAIR_EXTRA - 1)];
+		uint64_t us = d[i] / VMT_NS_PER_US;
 
-		bad |= vmt_timer_arm(e, a2[i]);
-		pending += vmt_timer_cancel(e);
+		u->ms[j][i] = (d[i] + VMT_NS_PER_MS - 1) / VMT_NS_PER_MS;
+		u->tv[j][i].tv_sec = (time_t)(us / 1000000);
+		u->tv[j][i].tv_usec = (suseconds_t)(us % 1000000);
 	}
-	t3 = bench_cpu_clock();
-	for (i = 0; i < n; i++)
-		cancelled += vmt_timer_cancel(tm[i]);
-	t4 = bench_cpu_clock();
-
-	BENCH_CHECK(bad == 0, "vmt_timer_arm failed");
-	BENCH_CHECK(pending == (long)n && cancelled == (long)n,
-		    "vmtime: %ld/%ld cancels found the timer pending, want %zu", pending,
-		    cancelled, n);
-	BENCH_CHECK(vmt_fired == 0, "vmtime: %" PRIu64 " timers fired early", vmt_fired);
-
-	for (i = 0; i < n; i++)
-		bad |= vmt_timer_arm(tm[i], a0[i]);
-	BENCH_CHECK(bad == 0, "vmt_timer_arm failed");
-	t5 = bench_cpu_clock();
-	BENCH_OK(vmt_keeper_advance(c->k, EXPIRE_SKIP_NS));
-	while (vmt_fired < n && passes++ < 1000) {
-		int r = vmt_loop_dispatch(c->loop);
-
-		BENCH_OK(r);
-		callbacks += r;
-	}
-	t6 = bench_cpu_clock();
-
-	BENCH_CHECK(vmt_fired == n && callbacks == (long)n,
-		    "vmtime: %" PRIu64 " callbacks ran (dispatch said %ld), want %zu", vmt_fired,
-		    callbacks, n);
-	BENCH_CHECK(vmt_bad_expirations == 0, "vmtime: one-shot timer with expirations != 1");
-	for (i = 0; i < n; i++)
-		BENCH_CHECK(!vmt_timer_pending(tm[i]), "vmtime: timer %zu still pending", i);
-	out[OP_ARM] = per_op(t0, t1, n);
-	out[OP_REARM] = per_op(t1, t2, n);
-	out[OP_PAIR] = per_op(t2, t3, n);
-	out[OP_CANCEL] = per_op(t3, t4, n);
-	out[OP_EXPIRE] = per_op(t5, t6, n);
 }
 
-static void vmt_teardown(void *ctx, const struct seq *s)
+static void seq_units_free(struct seq_units *u)
 {
-	struct vmt_ctx *c = ctx;
-	size_t i;
 	int j;
 
-	for (i = 0; i < s->n; i++)
-		vmt_timer_free(c->tm[i]);
-	for (i = 0; i < PAIR_EXTRA; i++)
-		vmt_timer_free(c->ex[i]);
-	for (j = 0; j < 3; j++)
-		free(c->abs[j]);
-	free(c->tm);
-	free(c->ex);
-	vmt_loop_free(c->loop);
-	vmt_keeper_free(c->k);
-	free(c);
+	for (j = 0; j < 3; j++) {
+		free(u->ms[j]);
+		free(u->tv[j]);
+	}
 }
+
+/* Every library here runs all due timers in a few dispatch calls, none needs 1000. */
+static size_t max_passes(size_t n)
+{
+	(void)n;
+	return 1000;
+}
+
+#include "bench-timers.h"
 
 /* ------------------------------------------------------------------------ */
 /* libuv                                                                    */
@@ -349,31 +135,31 @@ static void uv_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 {
 	struct uv_ctx *c = ctx;
 	uv_timer_t *tm = c->tm, *ex = c->ex;
-	const uint64_t *ms0 = s->ms[0], *ms1 = s->ms[1], *ms2 = s->ms[2];
-	uint64_t t0, t1, t2, t3, t4, t5, t6;
-	size_t n = s->n, i;
-	int bad = 0, passes = 0;
+	const uint64_t *ms0 = s->u.ms[0], *ms1 = s->u.ms[1], *ms2 = s->u.ms[2];
+	uint64_t t[7];
+	size_t n = s->n, i, passes = 0;
+	int bad = 0;
 
 	/* As a callback would find it: the loop's cached time is fresh. */
 	uv_update_time(&c->loop);
 	uv_fired = 0;
-	t0 = bench_cpu_clock();
+	t[0] = bench_cpu_clock();
 	for (i = 0; i < n; i++)
 		bad |= uv_timer_start(&tm[i], uv_cb, ms0[i], 0);
-	t1 = bench_cpu_clock();
+	t[1] = bench_cpu_clock();
 	for (i = 0; i < n; i++)
 		bad |= uv_timer_start(&tm[i], uv_cb, ms1[i], 0);
-	t2 = bench_cpu_clock();
+	t[2] = bench_cpu_clock();
 	for (i = 0; i < n; i++) {
 		uv_timer_t *e = &ex[i & (PAIR_EXTRA - 1)];
 
 		bad |= uv_timer_start(e, uv_cb, ms2[i], 0);
 		bad |= uv_timer_stop(e);
 	}
-	t3 = bench_cpu_clock();
+	t[3] = bench_cpu_clock();
 	for (i = 0; i < n; i++)
 		bad |= uv_timer_stop(&tm[i]);
-	t4 = bench_cpu_clock();
+	t[4] = bench_cpu_clock();
 
 	BENCH_CHECK(bad == 0, "libuv: a timer call failed");
 	BENCH_CHECK(uv_fired == 0, "libuv: timers fired early");
@@ -385,18 +171,14 @@ static void uv_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 		bad |= uv_timer_start(&tm[i], uv_cb, ms0[i], 0);
 	BENCH_CHECK(bad == 0, "libuv: uv_timer_start failed");
 	skew_clock(EXPIRE_SKIP_NS);
-	t5 = bench_cpu_clock();
+	t[5] = bench_cpu_clock();
 	uv_update_time(&c->loop);
-	while (uv_fired < n && passes++ < 1000)
+	while (uv_fired < n && passes++ < max_passes(n))
 		uv_run(&c->loop, UV_RUN_NOWAIT);
-	t6 = bench_cpu_clock();
+	t[6] = bench_cpu_clock();
 
 	BENCH_CHECK(uv_fired == n, "libuv: %" PRIu64 " callbacks, want %zu", uv_fired, n);
-	out[OP_ARM] = per_op(t0, t1, n);
-	out[OP_REARM] = per_op(t1, t2, n);
-	out[OP_PAIR] = per_op(t2, t3, n);
-	out[OP_CANCEL] = per_op(t3, t4, n);
-	out[OP_EXPIRE] = per_op(t5, t6, n);
+	phase_results(out, t, n);
 }
 
 static void uv_teardown(void *ctx, const struct seq *s)
@@ -461,29 +243,29 @@ static void ev_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 {
 	struct ev_ctx *c = ctx;
 	struct event **tm = c->tm, **ex = c->ex;
-	const struct timeval *tv0 = s->tv[0], *tv1 = s->tv[1], *tv2 = s->tv[2];
-	uint64_t t0, t1, t2, t3, t4, t5, t6;
-	size_t n = s->n, i;
-	int bad = 0, passes = 0;
+	const struct timeval *tv0 = s->u.tv[0], *tv1 = s->u.tv[1], *tv2 = s->u.tv[2];
+	uint64_t t[7];
+	size_t n = s->n, i, passes = 0;
+	int bad = 0;
 
 	ev_fired = 0;
-	t0 = bench_cpu_clock();
+	t[0] = bench_cpu_clock();
 	for (i = 0; i < n; i++)
 		bad |= event_add(tm[i], &tv0[i]);
-	t1 = bench_cpu_clock();
+	t[1] = bench_cpu_clock();
 	for (i = 0; i < n; i++)
 		bad |= event_add(tm[i], &tv1[i]);
-	t2 = bench_cpu_clock();
+	t[2] = bench_cpu_clock();
 	for (i = 0; i < n; i++) {
 		struct event *e = ex[i & (PAIR_EXTRA - 1)];
 
 		bad |= event_add(e, &tv2[i]);
 		bad |= event_del(e);
 	}
-	t3 = bench_cpu_clock();
+	t[3] = bench_cpu_clock();
 	for (i = 0; i < n; i++)
 		bad |= event_del(tm[i]);
-	t4 = bench_cpu_clock();
+	t[4] = bench_cpu_clock();
 
 	BENCH_CHECK(bad == 0, "libevent: a timer call failed");
 	BENCH_CHECK(ev_fired == 0, "libevent: timers fired early");
@@ -495,18 +277,14 @@ static void ev_rep(void *ctx, const struct seq *s, double out[OP_COUNT])
 		bad |= event_add(tm[i], &tv0[i]);
 	BENCH_CHECK(bad == 0, "libevent: event_add failed");
 	skew_clock(EXPIRE_SKIP_NS);
-	t5 = bench_cpu_clock();
-	while (ev_fired < n && passes++ < 1000)
+	t[5] = bench_cpu_clock();
+	while (ev_fired < n && passes++ < max_passes(n))
 		BENCH_CHECK(event_base_loop(c->base, EVLOOP_NONBLOCK | EVLOOP_ONCE) >= 0,
 			    "event_base_loop failed");
-	t6 = bench_cpu_clock();
+	t[6] = bench_cpu_clock();
 
 	BENCH_CHECK(ev_fired == n, "libevent: %" PRIu64 " callbacks, want %zu", ev_fired, n);
-	out[OP_ARM] = per_op(t0, t1, n);
-	out[OP_REARM] = per_op(t1, t2, n);
-	out[OP_PAIR] = per_op(t2, t3, n);
-	out[OP_CANCEL] = per_op(t3, t4, n);
-	out[OP_EXPIRE] = per_op(t5, t6, n);
+	phase_results(out, t, n);
 }
 
 static void ev_teardown(void *ctx, const struct seq *s)
@@ -526,132 +304,21 @@ static void ev_teardown(void *ctx, const struct seq *s)
 #endif
 
 /* ------------------------------------------------------------------------ */
-/* One population                                                           */
-
-struct lib {
-	const char *name;
-	void *(*setup)(const struct seq *s);
-	void (*rep)(void *ctx, const struct seq *s, double out[OP_COUNT]);
-	void (*teardown)(void *ctx, const struct seq *s);
-};
+/* The table                                                                */
 
 /* vmtime first: the summary compares every other entry against it. */
 static const struct lib libs[] = {
-	{ "vmtime", vmt_setup, vmt_rep, vmt_teardown },
+	{ "vmtime", vmt_setup, vmt_rep, vmt_teardown, 0, 0 },
 #ifdef VMT_HAVE_LIBUV
-	{ "libuv", uv_setup, uv_rep, uv_teardown },
+	{ "libuv", uv_setup, uv_rep, uv_teardown, 0, 0 },
 #endif
 #ifdef VMT_HAVE_LIBEVENT
-	{ "libevent", ev_setup, ev_rep, ev_teardown },
+	{ "libevent", ev_setup, ev_rep, ev_teardown, 0, 0 },
 #endif
 };
 
 #define NLIBS ((int)(sizeof(libs) / sizeof(libs[0])))
-
-struct stats {
-	double med[OP_COUNT];
-	double iqr[OP_COUNT];
-};
-
-struct summary {
-	size_t n;
-	int runs, reps;
-	struct stats st[NLIBS];
-};
-
-static void seq_fill(struct seq *s, size_t n, uint64_t seed)
-{
-	struct bench_rng rng;
-	size_t i;
-	int j;
-
-	s->n = n;
-	bench_rng_seed(&rng, seed);
-	for (j = 0; j < 3; j++) {
-		s->d[j] = malloc(n * sizeof(uint64_t));
-		s->ms[j] = malloc(n * sizeof(uint64_t));
-		s->tv[j] = malloc(n * sizeof(struct timeval));
-		BENCH_CHECK(s->d[j] && s->ms[j] && s->tv[j], "out of memory");
-		for (i = 0; i < n; i++) {
-			uint64_t d = bench_rand_range(&rng, DELAY_MIN_NS, DELAY_MAX_NS);
-			uint64_t us = d / VMT_NS_PER_US;
-
-			s->d[j][i] = d;
-			/* Rounded up: a timer must not fire before its deadline. */
-			s->ms[j][i] = (d + VMT_NS_PER_MS - 1) / VMT_NS_PER_MS;
-			s->tv[j][i].tv_sec = (time_t)(us / 1000000);
-			s->tv[j][i].tv_usec = (suseconds_t)(us % 1000000);
-		}
-	}
-}
-
-static void seq_free(struct seq *s)
-{
-	int j;
-
-	for (j = 0; j < 3; j++) {
-		free(s->d[j]);
-		free(s->ms[j]);
-		free(s->tv[j]);
-	}
-}
-
-/*
- * Every library lives for the whole population; run by run each does its
- * repetitions in turn, so slow and quiet stretches of a shared machine are
- * spread over all of them.
- */
-static void bench_population(const struct seq *s, int runs, int reps, struct summary *sm)
-{
-	size_t nsamples = (size_t)runs * (size_t)reps;
-	double *samples[NLIBS][OP_COUNT];
-	void *ctx[NLIBS];
-	int l, op, run, rep;
-
-	for (l = 0; l < NLIBS; l++) {
-		ctx[l] = libs[l].setup(s);
-		for (op = 0; op < OP_COUNT; op++) {
-			samples[l][op] = malloc(nsamples * sizeof(double));
-			BENCH_CHECK(samples[l][op], "out of memory");
-		}
-	}
-	for (run = 0; run < runs; run++) {
-		for (l = 0; l < NLIBS; l++) {
-			for (rep = 0; rep < reps; rep++) {
-				double out[OP_COUNT];
-				size_t k = (size_t)run * (size_t)reps + (size_t)rep;
-
-				libs[l].rep(ctx[l], s, out);
-				for (op = 0; op < OP_COUNT; op++)
-					samples[l][op][k] = out[op];
-			}
-		}
-	}
-	sm->n = s->n;
-	sm->runs = runs;
-	sm->reps = reps;
-	for (l = 0; l < NLIBS; l++) {
-		libs[l].teardown(ctx[l], s);
-		for (op = 0; op < OP_COUNT; op++) {
-			sm->st[l].med[op] = bench_median(samples[l][op], (int)nsamples);
-			sm->st[l].iqr[op] = bench_iqr_pct(samples[l][op], (int)nsamples);
-			free(samples[l][op]);
-		}
-	}
-	reset_skew();
-}
-
-/* The better (smaller) of the competitors' costs, 0 if there is none. */
-static double best_other(const struct stats *st, int op)
-{
-	double best = 0.0;
-	int l;
-
-	for (l = 1; l < NLIBS; l++)
-		if (best == 0.0 || st[l].med[op] < best)
-			best = st[l].med[op];
-	return best;
-}
+_Static_assert(NLIBS <= MAX_LIBS, "struct summary holds MAX_LIBS libraries");
 
 static void print_population(const struct summary *sm)
 {
@@ -669,7 +336,7 @@ static void print_population(const struct summary *sm)
 		for (l = 0; l < NLIBS; l++)
 			printf(" %10.1f %5.0f", st[l].med[op], st[l].iqr[op]);
 		printf(" ");
-		bench_print_ratio(best_other(st, op), st[0].med[op]);
+		bench_print_ratio(best_other(st, NLIBS, op, NULL), st[0].med[op]);
 		printf("\n");
 	}
 }
@@ -887,7 +554,7 @@ static void print_targets(const struct summary *sm, int count)
 			static const int ops[] = { OP_ARM, OP_REARM, OP_CANCEL };
 
 			for (op = 0; op < 3; op++) {
-				double other = best_other(st, ops[op]);
+				double other = best_other(st, NLIBS, ops[op], NULL);
 				double v = st[0].med[ops[op]];
 
 				if (other <= 0.0) {
@@ -906,43 +573,11 @@ static void print_targets(const struct summary *sm, int count)
 
 int main(int argc, char **argv)
 {
-	static const size_t def_pops[] = { 1000, 10000, 100000, 1000000 };
-	size_t pops[16];
 	struct summary *sm;
-	int npops = 0, runs_small, runs, runs_big, first, i;
+	struct plan p;
 
-	first = bench_init(argc, argv);
-	for (i = first; i < argc && npops < 16; i++) {
-		char *end;
-		unsigned long long v = strtoull(argv[i], &end, 10);
-
-		if (*end || v == 0 || v > 100000000ull) {
-			bench_usage(argv[0]);
-			fprintf(stderr, "  POPULATION: number of pending timers, 1..10^8\n");
-			return 2;
-		}
-		pops[npops++] = (size_t)v;
-	}
-	if (npops == 0) {
-		for (i = 0; i < 4; i++)
-			pops[i] = def_pops[i];
-		npops = 4;
-	}
-	/*
-	 * A run of a small population takes milliseconds, so many runs cost
-	 * nothing and outvote the bursts of a shared machine; 10^6 timers take
-	 * seconds per run for the competitors, which bounds the others.
-	 */
-	runs_small = bench_runs(11);
-	runs = bench_runs(5);
-	runs_big = bench_runs(5);
-	if (runs_small > MAX_RUNS)
-		runs_small = MAX_RUNS;
-	if (runs > MAX_RUNS)
-		runs = MAX_RUNS;
-	if (runs_big > MAX_RUNS)
-		runs_big = MAX_RUNS;
-	sm = calloc((size_t)npops, sizeof(*sm));
+	plan_parse(argc, argv, &p);
+	sm = calloc((size_t)p.npops, sizeof(*sm));
 	BENCH_CHECK(sm, "out of memory");
 
 	printf("# bench-timers: delays uniform over %" PRIu64 " ms .. %" PRIu64 " s, same"
@@ -959,23 +594,15 @@ int main(int argc, char **argv)
 	cpu_overhead = bench_cpu_overhead();
 	printf("# times are CPU time of the benchmark thread; a CPU-clock reading costs %" PRIu64
 	       " ns (subtracted)\n", cpu_overhead);
-	printf("# clock_gettime interposer overhead: %.1f ns per read\n", interposer_overhead());
+	/* libevent reads the coarse clock, once per event_add. */
+	printf("# clock_gettime interposer overhead: %.1f ns per read\n",
+	       interposer_overhead(CLOCK_MONOTONIC_COARSE));
 	bench_machine_note();
 
-	for (i = 0; i < npops; i++) {
-		size_t n = pops[i];
-		int reps = n >= MIN_OPS_PER_RUN ? 1 : (int)((MIN_OPS_PER_RUN + n - 1) / n);
-		int r = n >= 1000000 ? runs_big : n >= 100000 ? runs : runs_small;
-		struct seq s;
+	plan_run(&p, libs, NLIBS, 0, print_population, sm);
 
-		seq_fill(&s, n, 0x5eed0000u + n);
-		bench_population(&s, r, reps, &sm[i]);
-		print_population(&sm[i]);
-		seq_free(&s);
-	}
-
-	bench_cross_thread(10000, runs_small);
-	print_targets(sm, npops);
+	bench_cross_thread(10000, p.runs_small);
+	print_targets(sm, p.npops);
 	free(sm);
 	return 0;
 }
