@@ -638,7 +638,11 @@ int kvm_demo_run(const struct kvm_demo_opts *o)
 	if (o->snapshot) {
 		snprintf(d.snap_path, sizeof(d.snap_path), "%s", o->snapshot);
 	} else {
-		snprintf(d.tmpdir, sizeof(d.tmpdir), "/tmp/vmtime-demo-XXXXXX");
+		/* mkdtemp() replaces the template's last six characters, which must be 'X'. */
+		int n = snprintf(d.tmpdir, sizeof(d.tmpdir), "/tmp/vmtime-demo-");
+
+		memset(d.tmpdir + n, 'X', 6);
+		d.tmpdir[n + 6] = '\0';
 		if (!mkdtemp(d.tmpdir)) {
 			fprintf(stderr, "vmtime demo: mkdtemp: %s\n", strerror(errno));
 			return 2;
