@@ -5,11 +5,19 @@ set -euo pipefail
 vmtime=$1
 dir=$(mktemp -d)
 trap 'kill $demo 2>/dev/null || true; rm -rf "$dir"' EXIT
-"$vmtime" demo --simulated --duration-scale 0.5 --listen "$dir/clock.sock" --json >"$dir/out" &
+"$vmtime" demo --simulated --duration-scale 1 --listen "$dir/clock.sock" --json >"$dir/out" &
 demo=$!
-for _ in $(seq 100); do [ -S "$dir/clock.sock" ] && break; sleep 0.05; done
-[ -S "$dir/clock.sock" ] || { echo "the demo never listened on $dir/clock.sock"; exit 1; }
-json=$("$vmtime" inspect --connect "$dir/clock.sock")
+# The socket file exists from bind(), a moment before listen(): retry the
+# connection itself, not just the wait for the file.
+json=
+for _ in $(seq 100); do
+	if [ -S "$dir/clock.sock" ] && json=$("$vmtime" inspect --connect "$dir/clock.sock" 2>&1); then
+		break
+	fi
+	json=
+	sleep 0.05
+done
+[ -n "$json" ] || { echo "could not inspect the demo on $dir/clock.sock"; exit 1; }
 echo "$json"
 case $json in *'"alive":true'*) ;; *) echo "inspect did not see a live keeper"; exit 1 ;; esac
 wait $demo
