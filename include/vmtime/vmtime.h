@@ -24,5 +24,6 @@
 #include "timerfd.h"
 #include "guest.h"
 #include "share.h"
+#include "device.h"
 
 #endif /* VMTIME_VMTIME_H */

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/* dev-irq.c - ordered interrupt delivery outside a device's lock. */
+#include <errno.h>
+#include <string.h>
+
+#include "dev-irq.h"
+
+int vmti_irq_init(struct vmti_irq *irq, vmt_irq_fn fn, void *opaque, pthread_mutex_t *state,
+		  vmti_irq_done_fn done, void *dev)
+{
+	int r;
+
+	memset(irq, 0, sizeof(*irq));
+	irq->fn = fn;
+	irq->opaque = opaque;
+	irq->state = state;
+	irq->done = done;
+	irq->dev = dev;
+	r = pthread_mutex_init(&irq->deliver, NULL);
+	return -r;
+}
+
+void vmti_irq_destroy(struct vmti_irq *irq)
+{
+	pthread_mutex_destroy(&irq->deliver);
+}
+
+static struct vmti_irq_ev *tail(struct vmti_irq *irq)
+{
+	if (!irq->count)
+		return NULL;
+	return &irq->q[(irq->head + irq->count - 1) % VMTI_IRQ_QLEN];
+}
+
+static int push(struct vmti_irq *irq, const struct vmti_irq_ev *ev)
+{
+	if (irq->count == VMTI_IRQ_QLEN)
+		return -ENOSPC;
+	irq->q[(irq->head + irq->count) % VMTI_IRQ_QLEN] = *ev;
+	irq->count++;
+	return 0;
+}
+
+void vmti_irq_set(struct vmti_irq *irq, unsigned line, int level)
+{
+	struct vmti_irq_ev ev = { VMTI_IRQ_LEVEL, (uint8_t)line, (uint8_t)!!level, 0 };
+	uint64_t bit = line < 64 ? 1ull << line : 0;
+	struct vmti_irq_ev *t;
+
+	if (!bit || !!(irq->levels & bit) == !!level)
+		return;
+	irq->levels ^= bit;
+	/*
+	 * A full queue only ever holds the newest level of a line that
+	 * matters: overwrite the last event when it is a level change of the
+	 * same line (the controller would see a glitch it cannot observe).
+	 */
+	t = tail(irq);
+	if (t && t->kind == VMTI_IRQ_LEVEL && t->line == line) {
+		irq->count--;	/* the pair cancels out: back to the old level */
+		return;
+	}
+	if (push(irq, &ev) < 0 && t) {
+		/* Full: a level must not be lost; the last event gives way. */
+		if (t->kind == VMTI_IRQ_PULSE && irq->done)
+			irq->done(irq->dev, t->line, t->tag, 0);
+		*t = ev;
+	}
+}
+
+void vmti_irq_pulse(struct vmti_irq *irq, unsigned line, uint32_t tag)
+{
+	struct vmti_irq_ev ev = { VMTI_IRQ_PULSE, (uint8_t)line, 1, tag };
+
+	if (line >= 64 || push(irq, &ev) < 0) {
+		/* No room: the edge merges with those queued, i.e. coalesced. */
+		if (irq->done)
+			irq->done(irq->dev, line, tag, 0);
+	}
+}
+
+int vmti_irq_level(const struct vmti_irq *irq, unsigned line)
+{
+	return line < 64 && (irq->levels >> line) & 1;
+}
+
+void vmti_irq_clear(struct vmti_irq *irq)
+{
+	irq->head = 0;
+	irq->count = 0;
+	irq->levels = 0;
+}
+
+void vmti_irq_flush(struct vmti_irq *irq)
+{
+	struct vmti_irq_ev ev;
+	int taken;
+
+	/*
+	 * Only one thread delivers; a thread that finds it busy leaves its
+	 * events to it and says so through @pending, which the deliverer
+	 * checks before it lets go, so no event is stranded in the queue.
+	 */
+	atomic_fetch_add(&irq->pending, 1);
+	if (pthread_mutex_trylock(&irq->deliver) != 0)
+		return;
+	for (;;) {
+		atomic_store(&irq->pending, 0);
+		for (;;) {
+			pthread_mutex_lock(irq->state);
+			if (!irq->count) {
+				pthread_mutex_unlock(irq->state);
+				break;
+			}
+			ev = irq->q[irq->head];
+			irq->head = (irq->head + 1) % VMTI_IRQ_QLEN;
+			irq->count--;
+			pthread_mutex_unlock(irq->state);
+
+			taken = 0;
+			if (irq->fn) {
+				taken = irq->fn(irq->opaque, ev.line, ev.level) > 0;
+				if (ev.kind == VMTI_IRQ_PULSE)
+					irq->fn(irq->opaque, ev.line, 0);
+			}
+			if (ev.kind == VMTI_IRQ_PULSE && irq->done) {
+				pthread_mutex_lock(irq->state);
+				irq->done(irq->dev, ev.line, ev.tag, taken);
+				pthread_mutex_unlock(irq->state);
+			}
+		}
+		pthread_mutex_unlock(&irq->deliver);
+		/* Someone queued while we held deliver and went away: go again. */
+		if (!atomic_load(&irq->pending) || pthread_mutex_trylock(&irq->deliver) != 0)
+			return;
+	}
+}
+
+const char *vmt_tick_policy_name(enum vmt_tick_policy p)
+{
+	switch (p) {
+	case VMT_TICKS_COALESCE:
+		return "coalesce";
+	case VMT_TICKS_REINJECT:
+		return "reinject";
+	case VMT_TICKS_DELAY:
+		return "delay";
+	}
+	return "unknown";
+}
