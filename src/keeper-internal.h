@@ -65,6 +65,5 @@ vmt_ns vmti_keeper_sample_host(vmt_keeper *k, uint64_t flags);
  * sampling a clock the write publishes a function of (stop, TSC updates).
  */
 void vmti_keeper_wait_readers(void);
-bool vmti_keeper_is_manual(const vmt_keeper *k);
 
 #endif /* VMT_KEEPER_INTERNAL_H */

@@ -190,11 +190,6 @@ enum vmt_restore_policy vmti_keeper_restore_policy(const vmt_keeper *k)
 	return (enum vmt_restore_policy)k->restore_policy;
 }
 
-bool vmti_keeper_is_manual(const vmt_keeper *k)
-{
-	return k->mode == VMT_KEEPER_MANUAL;
-}
-
 /*
  * The host time a write freezes the clock at.  Readers do not fence their
  * clock read (an lfence would cost as much as the read), so a reader's rdtsc

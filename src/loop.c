@@ -125,7 +125,6 @@ int vmt_loop_new(vmt_source *src, vmt_loop **ret)
 		return -ENOMEM;
 	loop->epfd = loop->efd = loop->tfd_mono = loop->tfd_boot = loop->tfd_wall = -1;
 	loop->src = src;
-	loop->manual = src->keeper && vmti_keeper_is_manual(src->keeper);
 	loop->hooked = src->host_clock != NULL;
 	pthread_mutex_init(&loop->sync_mu, NULL);
 	pthread_cond_init(&loop->sync_cv, NULL);
@@ -150,6 +149,8 @@ int vmt_loop_new(vmt_source *src, vmt_loop **ret)
 		}
 	}
 	vmti_source_state(src, &st);
+	/* A property of the clock, whichever process keeps it: the page says. */
+	loop->manual = (st.flags & VMTI_PAGE_MANUAL) != 0;
 	loop->seen_reset_count = st.reset_count;
 	loop->seen_wall_steps = st.wall_steps;
 	vmti_wheel_init(&loop->wheel[VMT_CLOCK_VM], st.vm_now);

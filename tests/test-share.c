@@ -1112,3 +1112,38 @@ TEST(keeper_of_another_user_is_refused)
 		vmt_source_free(src);
 	ASSERT_ERR(r, -EACCES);
 }
+
+/* issue 9 defect 9: "manual" is a property of the clock, read from the page. */
+TEST(loop_on_attached_manual_source_never_times_out_on_vm)
+{
+	vmt_keeper *k = new_keeper(VMT_KEEPER_MANUAL, 0);
+	vmt_source *src;
+	vmt_loop *own, *att;
+	vmt_timer *t1, *t2;
+	int fd = vmt_keeper_export_fd(k);
+
+	ASSERT_OK(fd);
+	ASSERT_OK(vmt_source_attach(fd, &src));
+	close(fd);
+	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &own));
+	ASSERT_OK(vmt_loop_new(src, &att));
+	ASSERT_OK(vmt_timer_new(own, VMT_CLOCK_VM, on_fire, src, &t1));
+	ASSERT_OK(vmt_timer_new(att, VMT_CLOCK_VM, on_fire, src, &t2));
+	ASSERT_OK(vmt_keeper_start(k));
+	ASSERT_OK(vmt_timer_arm(t1, 2 * VMT_NS_PER_SEC));
+	ASSERT_OK(vmt_timer_arm(t2, 2 * VMT_NS_PER_SEC));
+	ASSERT_OK(vmt_loop_dispatch(own));
+	ASSERT_OK(vmt_loop_dispatch(att));
+	ASSERT_EQ(vmt_loop_timeout_ns(own), -1);
+	ASSERT_EQ(vmt_loop_timeout_ns(att), -1);
+	/* Only a step of the manual clock makes it due, on both loops. */
+	ASSERT_OK(vmt_keeper_advance(k, 2 * VMT_NS_PER_SEC));
+	ASSERT_EQ(vmt_loop_timeout_ns(own), 0);
+	ASSERT_EQ(vmt_loop_timeout_ns(att), 0);
+	vmt_timer_free(t1);
+	vmt_timer_free(t2);
+	vmt_loop_free(att);
+	vmt_loop_free(own);
+	vmt_source_free(src);
+	vmt_keeper_free(k);
+}
