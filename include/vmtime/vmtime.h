@@ -12,6 +12,7 @@
 #define VMTIME_VMTIME_H
 
 #include "common.h"
+#include "error.h"
 #include "time.h"
 #include "clock.h"
 #include "source.h"
