@@ -126,12 +126,22 @@ struct vmt_dev_config {
 /**
  * struct vmt_dev_stats - what a device's periodic interrupt did (host-side
  * counters, not saved).
- * @ticks: periods that elapsed on the VM clock while armed
+ * @ticks: periods that elapsed on the VM clock while armed and that the
+ *	device has handed to its tick policy
  * @raised: interrupts the controller took
  * @coalesced: raises the controller reported coalesced
  * @lost: ticks that will never be delivered (merged by COALESCE or DELAY,
  *	coalesced under those policies, or over the REINJECT backlog cap)
- * @backlog: REINJECT ticks not yet delivered
+ * @backlog: ticks handed to the policy but neither taken nor lost yet: the
+ *	REINJECT backlog and edges on their way to the controller
+ * @due: periods already elapsed on the VM clock that the device has not
+ *	handed to its policy yet (its loop thread is late, or the clock
+ *	stopped first); they are counted in @ticks when the device next looks
+ *
+ * Every tick is in exactly one place: @ticks == @raised + @lost + @backlog,
+ * and @backlog + @due is what the guest is owed at this instant (a VMM
+ * adds what its interrupt controller still holds).  A device reads all of
+ * it under its lock, so the sum does not tear across a concurrent expiry.
  */
 struct vmt_dev_stats {
 	uint64_t ticks;
@@ -139,6 +149,7 @@ struct vmt_dev_stats {
 	uint64_t coalesced;
 	uint64_t lost;
 	uint64_t backlog;
+	uint64_t due;
 };
 
 /**
