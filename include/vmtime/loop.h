@@ -81,7 +81,8 @@ VMT_EXPORT int vmt_loop_get_fd(const vmt_loop *loop);
  * Context: one thread at a time; not from inside a callback of this loop.
  * Return: the number of callbacks that ran (>= 0), -EINVAL for a NULL
  * @loop, -EBUSY if the loop is already being dispatched (recursively or by
- * another thread).
+ * another thread), -ENOMEM if no callback ran because the list of due
+ * timers could not grow (they stay due for the next dispatch).
  */
 VMT_EXPORT int vmt_loop_dispatch(vmt_loop *loop);
 
@@ -135,7 +136,7 @@ VMT_EXPORT int64_t vmt_loop_timeout_ns(vmt_loop *loop);
  * Return: the number of callbacks that ran; -EINVAL for a NULL @loop or a
  * @vm_deadline of VMT_NS_NEVER; -EOPNOTSUPP unless the loop reads a
  * VMT_KEEPER_MANUAL keeper's own source; -EPERM if the VM clock is stopped;
- * -EBUSY as for vmt_loop_dispatch().
+ * -EBUSY or -ENOMEM as for vmt_loop_dispatch().
  */
 VMT_EXPORT int vmt_loop_run_until(vmt_loop *loop, vmt_ns vm_deadline);
 
@@ -157,7 +158,7 @@ VMT_EXPORT vmt_source *vmt_loop_source(const vmt_loop *loop);
  * deadline_ns, period_ns, policy}.
  *
  * Context: any thread.
- * Return: 0, -EINVAL for a NULL argument, -EIO if writing failed, -ENOMEM.
+ * Return: 0, -EINVAL for a NULL argument, -EIO if writing failed.
  */
 VMT_EXPORT int vmt_loop_inspect(vmt_loop *loop, FILE *out);
 
