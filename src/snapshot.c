@@ -22,6 +22,7 @@
 
 #include <vmtime/snapshot.h>
 
+#include "array.h"
 #include "crc32c.h"
 #include "internal.h"
 
@@ -79,23 +80,9 @@ struct buf {
 
 static int buf_reserve(struct buf *b, size_t extra)
 {
-	size_t need, cap;
-	uint8_t *p;
-
 	if (extra > SIZE_MAX - b->len)
 		return -ENOMEM;
-	need = b->len + extra;
-	if (need <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
+	return VMTI_ARRAY_GROW(b->p, b->cap, b->len + extra);
 }
 
 /* ---- fields writer --------------------------------------------------------- */
@@ -588,15 +575,8 @@ static int sw_end_section(vmt_snap_writer *w)
 		w->err = -EINVAL;
 		return w->err;
 	}
-	if (w->nsections >= w->crcs_cap) {
-		size_t cap = w->crcs_cap ? w->crcs_cap * 2 : 64;
-		uint32_t *c = realloc(w->crcs, cap * sizeof(*c));
-
-		if (!c)
-			return w->err = -ENOMEM;
-		w->crcs = c;
-		w->crcs_cap = cap;
-	}
+	if (VMTI_ARRAY_GROW(w->crcs, w->crcs_cap, w->nsections + 1) < 0)
+		return w->err = -ENOMEM;
 	r = buf_reserve(&w->buf, 4);
 	if (r < 0)
 		return w->err = r;
@@ -933,28 +913,10 @@ struct vmt_snap_reader {
 
 static int rd_add(vmt_snap_reader *r, const struct sect *s, const uint8_t *name, size_t nl)
 {
-	if (r->n == r->cap) {
-		/* Grown as sections are found, never from the header's count. */
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct sect *p = realloc(r->s, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		r->s = p;
-		r->cap = cap;
-	}
-	if (r->names_cap - r->names_len < nl + 1) {
-		size_t cap = r->names_cap ? r->names_cap * 2 : 256;
-		char *p;
-
-		while (cap - r->names_len < nl + 1)
-			cap *= 2;
-		p = realloc(r->names, cap);
-		if (!p)
-			return -ENOMEM;
-		r->names = p;
-		r->names_cap = cap;
-	}
+	/* Grown as sections are found, never from the header's count. */
+	if (VMTI_ARRAY_GROW(r->s, r->cap, r->n + 1) < 0 ||
+	    VMTI_ARRAY_GROW(r->names, r->names_cap, r->names_len + nl + 1) < 0)
+		return -ENOMEM;
 	r->s[r->n] = *s;
 	r->s[r->n].name = r->names_len;
 	memcpy(r->names + r->names_len, name, nl);

@@ -36,7 +36,9 @@
 #include <vmtime/snapshot.h>
 #include <vmtime/units.h>
 
+#include "array.h"
 #include "internal.h"
+#include "json.h"
 
 #define POOL_MAX 4
 
@@ -60,7 +62,8 @@ struct vmt_unit {
 
 	vmt_unit **deps;	/* units this one depends on */
 	vmt_unit **dents;	/* units depending on this one */
-	uint32_t ndeps, capdeps, ndents, capdents;
+	uint32_t ndeps, ndents;
+	size_t capdeps, capdents;
 
 	vmt_unit *prev, *next;	/* registration order */
 	vmt_unit *hnext;	/* name hash chain */
@@ -444,24 +447,6 @@ int vmt_unit_remove(vmt_unit *u)
 	return 0;
 }
 
-static int reserve(vmt_unit ***a, uint32_t n, uint32_t *cap)
-{
-	vmt_unit **p;
-	uint32_t nc;
-
-	if (n < *cap)
-		return 0;
-	if (*cap >= UINT32_MAX / 2)
-		return -ENOMEM;
-	nc = *cap ? *cap * 2 : 4;
-	p = realloc(*a, nc * sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	*a = p;
-	*cap = nc;
-	return 0;
-}
-
 struct ulist {
 	vmt_unit **v;
 	size_t n, cap;
@@ -469,15 +454,8 @@ struct ulist {
 
 static int ulist_push(struct ulist *l, vmt_unit *u)
 {
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 32;
-		vmt_unit **p = realloc(l->v, nc * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = nc;
-	}
+	if (VMTI_ARRAY_GROW(l->v, l->cap, l->n + 1) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = u;
 	return 0;
 }
@@ -568,9 +546,9 @@ static int add_edge(vmt_units *s, vmt_unit *unit, vmt_unit *dep)
 		if (unit->deps[i] == dep)
 			return -EALREADY;
 	/* Reserve first so that nothing changes when an allocation fails. */
-	if ((r = reserve(&unit->deps, unit->ndeps, &unit->capdeps)) ||
-	    (r = reserve(&dep->dents, dep->ndents, &dep->capdents)))
-		return r;
+	if (VMTI_ARRAY_GROW(unit->deps, unit->capdeps, unit->ndeps + 1) < 0 ||
+	    VMTI_ARRAY_GROW(dep->dents, dep->capdents, dep->ndents + 1) < 0)
+		return -ENOMEM;
 	if (dep->key > unit->key) {
 		uint64_t lo = unit->key, hi = dep->key;
 
@@ -1348,8 +1326,11 @@ int vmt_units_restore(vmt_units *s, vmt_snap_reader *rd, vmt_units_report **out)
 static void json_names(FILE *out, vmt_unit *const *v, uint32_t n)
 {
 	fputc('[', out);
-	for (uint32_t i = 0; i < n; i++)
-		fprintf(out, "%s\"%s\"", i ? "," : "", v[i]->name);
+	for (uint32_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', out);
+		vmti_json_cstr(out, v[i]->name);
+	}
 	fputc(']', out);
 }
 
@@ -1368,8 +1349,9 @@ int vmt_units_inspect(vmt_units *s, FILE *out)
 		fputs("null", out);
 	fputs(",\"units\":[", out);
 	for (vmt_unit *u = s->head; u; u = u->next) {
-		fprintf(out, "%s{\"name\":\"%s\",\"state\":\"%s\",\"depends_on\":",
-			u == s->head ? "" : ",", u->name,
+		fprintf(out, "%s{\"name\":", u == s->head ? "" : ",");
+		vmti_json_cstr(out, u->name);
+		fprintf(out, ",\"state\":\"%s\",\"depends_on\":",
 			u->state == VMT_UNIT_RUNNING ? "running" : "stopped");
 		json_names(out, u->deps, u->ndeps);
 		fputs(",\"dependents\":", out);

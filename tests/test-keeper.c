@@ -792,22 +792,14 @@ TEST(inspect_errors)
 
 TEST(new_out_of_file_descriptors)
 {
-	struct rlimit old, low;
+	struct rlimit old;
 	vmt_keeper *sentinel = (vmt_keeper *)&old, *k = sentinel;
 	int fd, r;
 
-	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
-		SKIP("getrlimit: %s", strerror(errno));
-	/* The lowest free descriptor becomes the limit: memfd_create() must fail. */
-	fd = dup(2);
-	ASSERT_GE(fd, 0);
-	close(fd);
-	low = old;
-	low.rlim_cur = (rlim_t)fd;
-	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
-		SKIP("setrlimit: %s", strerror(errno));
+	/* No descriptor left: memfd_create() must fail. */
+	fd = test_fd_limit(0, &old);
 	r = vmt_keeper_new(NULL, &k);
-	setrlimit(RLIMIT_NOFILE, &old);
+	test_fd_limit_restore(&old);
 	ASSERT_ERR(r, -EMFILE);
 	ASSERT_TRUE(k == sentinel);
 	/* Nothing leaked: the next keeper gets the same descriptor. */

@@ -224,7 +224,7 @@ TEST(cancel_sync_and_free_wait_for_a_running_callback)
 struct hammer {
 	vmt_timer **t;
 	int n;
-	unsigned seed;
+	uint64_t seed;
 	vmt_keeper *k;
 };
 
@@ -233,19 +233,19 @@ static void *hammer_thread(void *arg)
 	struct hammer *h = arg;
 
 	for (int i = 0; i < 20000; i++) {
-		h->seed = h->seed * 1103515245 + 12345;
-		vmt_timer *t = h->t[(h->seed >> 8) % (unsigned)h->n];
+		uint64_t x = test_rng_next(&h->seed);
+		vmt_timer *t = h->t[x % (unsigned)h->n];
 
-		switch ((h->seed >> 4) % 4) {
+		switch ((x >> 8) % 4) {
 		case 0:
 			vmt_timer_cancel(t);
 			break;
 		case 1:
 			vmt_timer_arm_periodic(t, vmt_now(vmt_keeper_source(h->k), VMT_CLOCK_VM) + 1000,
-					       1000 + (h->seed % 5000), VMT_MISSED_CATCHUP);
+					       1000 + (x >> 16) % 5000, VMT_MISSED_CATCHUP);
 			break;
 		default:
-			vmt_timer_arm_in(t, (h->seed >> 12) % 20000);
+			vmt_timer_arm_in(t, (x >> 32) % 20000);
 			break;
 		}
 	}

@@ -30,6 +30,7 @@
 
 #include <vmtime/vmtime.h>
 
+#include "internal.h"
 #include "keeper-internal.h"
 #include "source-internal.h"
 #include "tests.h"
@@ -52,30 +53,9 @@
 #define MAX_OPS 2000000
 #define READERS 3
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static void rng_seed(uint64_t dflt)
-{
-	const char *s = getenv("VMT_TEST_SEED");
-
-	rng_state = s ? strtoull(s, NULL, 0) : dflt;
-}
-
 static vmt_ns mono_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (vmt_ns)ts.tv_sec * VMT_NS_PER_SEC + (vmt_ns)ts.tv_nsec;
+	return vmti_clock_ns(CLOCK_MONOTONIC);
 }
 
 /* A second mapping of the clock page, as another process would have it. */
@@ -267,14 +247,14 @@ TEST(manual_random_ops)
 	int64_t resets = 0;
 	uint64_t ok[4] = { 0 };
 
-	rng_seed(UINT64_C(0x9a11));
+	test_rng_seed(UINT64_C(0x9a11));
 	cfg.mode = VMT_KEEPER_MANUAL;
 	cfg.initial_vm_time = value;
 	ASSERT_OK(vmt_keeper_new(&cfg, &k));
 	src = vmt_keeper_source(k);
 	run_start(&run, k, false);
 	while (budget_left(t0, run.ops)) {
-		uint64_t op = rng() % 100;
+		uint64_t op = test_rng() % 100;
 		int r;
 
 		if (op < 25) {
@@ -293,18 +273,18 @@ TEST(manual_random_ops)
 		} else if (op < 70) {
 			vmt_ns t;
 
-			switch (rng() % 6) {
+			switch (test_rng() % 6) {
 			case 0:
 				t = 0;
 				break;
 			case 1:
-				t = rng() % 50 ? VMT_NS_NEVER - 1 - rng() % 1000 : VMT_NS_NEVER;
+				t = test_rng() % 50 ? VMT_NS_NEVER - 1 - test_rng() % 1000 : VMT_NS_NEVER;
 				break;
 			case 2:
-				t = vmt_ns_add(value, rng() % 100000);
+				t = vmt_ns_add(value, test_rng() % 100000);
 				break;
 			default:
-				t = value > 1000 ? value - rng() % 1000 : rng() % 100000;
+				t = value > 1000 ? value - test_rng() % 1000 : test_rng() % 100000;
 				break;
 			}
 			r = vmt_keeper_reset(k, t);
@@ -319,7 +299,7 @@ TEST(manual_random_ops)
 				}
 			}
 		} else {
-			vmt_ns ns = rng() % 20 ? rng() % 1000000 : rng();
+			vmt_ns ns = test_rng() % 20 ? test_rng() % 1000000 : test_rng();
 
 			r = vmt_keeper_advance(k, ns);
 			if (!running) {
@@ -356,12 +336,12 @@ TEST(real_start_stop_forward_resets)
 	vmt_ns t0 = mono_ns(), seen = 0;
 	bool running = false;
 
-	rng_seed(UINT64_C(0x4ea1));
+	test_rng_seed(UINT64_C(0x4ea1));
 	ASSERT_OK(vmt_keeper_new(NULL, &k));
 	src = vmt_keeper_source(k);
 	run_start(&run, k, true);
 	while (budget_left(t0, run.ops)) {
-		uint64_t op = rng() % 100;
+		uint64_t op = test_rng() % 100;
 		vmt_ns now;
 		int r;
 
@@ -381,7 +361,7 @@ TEST(real_start_stop_forward_resets)
 			}
 			running = false;
 		} else {
-			vmt_ns t = vmt_ns_add(vmt_now(src, VMT_CLOCK_VM), rng() % 100000);
+			vmt_ns t = vmt_ns_add(vmt_now(src, VMT_CLOCK_VM), test_rng() % 100000);
 
 			r = vmt_keeper_reset(k, t);
 			ASSERT_ERR(r, running ? -EBUSY : 0);
@@ -422,11 +402,10 @@ static void *ticker_main(void *arg)
 	uint64_t s = tk->seed, n = 0;
 
 	while (!atomic_load_explicit(&tk->quit, memory_order_relaxed)) {
-		/* xorshift: this thread's own generator */
-		s ^= s << 13;
-		s ^= s >> 7;
-		s ^= s << 17;
-		atomic_fetch_add_explicit(&tk->host, s % 64 ? 1 + s % 997 : s % 10000000,
+		/* this thread's own generator */
+		uint64_t x = test_rng_next(&s);
+
+		atomic_fetch_add_explicit(&tk->host, x % 64 ? 1 + x % 997 : x % 10000000,
 					  memory_order_acq_rel);
 		if ((++n & 63) == 0)
 			sched_yield();
@@ -445,7 +424,7 @@ TEST(hooked_host_clock_moving_under_stop)
 	vmt_ns start_lo = 0, start_hi = 0; /* host readings around the last start */
 	bool running = false;
 
-	rng_seed(UINT64_C(0x71c4));
+	test_rng_seed(UINT64_C(0x71c4));
 	atomic_init(&tk.host, UINT64_C(1) << 40);
 	atomic_init(&tk.quit, false);
 	tk.seed = UINT64_C(0x2545f4914f6cdd1d);
@@ -459,7 +438,7 @@ TEST(hooked_host_clock_moving_under_stop)
 		VMT_FAIL("pthread_create");
 	run_start(&run, k, true);
 	while (budget_left(t0, run.ops)) {
-		uint64_t op = rng() % 100;
+		uint64_t op = test_rng() % 100;
 		vmt_ns now;
 		int r;
 
@@ -496,7 +475,7 @@ TEST(hooked_host_clock_moving_under_stop)
 			}
 			running = false;
 		} else {
-			vmt_ns t = vmt_ns_add(vmt_now(src, VMT_CLOCK_VM), rng() % 100000);
+			vmt_ns t = vmt_ns_add(vmt_now(src, VMT_CLOCK_VM), test_rng() % 100000);
 
 			r = vmt_keeper_reset(k, t);
 			ASSERT_ERR(r, running ? -EBUSY : 0);

@@ -981,21 +981,13 @@ TEST(foreign_uid_is_refused)
 TEST(export_fd_out_of_file_descriptors)
 {
 	vmt_keeper *k = new_keeper(VMT_KEEPER_MANUAL, 0);
-	struct rlimit old, low;
+	struct rlimit old;
 	int fd, r;
 
 	ASSERT_TRUE(k);
-	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
-		SKIP("getrlimit: %s", strerror(errno));
-	fd = dup(2);
-	ASSERT_GE(fd, 0);
-	close(fd);
-	low = old;
-	low.rlim_cur = (rlim_t)fd;
-	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
-		SKIP("setrlimit: %s", strerror(errno));
+	fd = test_fd_limit(0, &old);
 	r = vmt_keeper_export_fd(k);
-	setrlimit(RLIMIT_NOFILE, &old);
+	test_fd_limit_restore(&old);
 	ASSERT_ERR(r, -EMFILE);
 	r = vmt_keeper_export_fd(k);
 	ASSERT_EQ(r, fd);

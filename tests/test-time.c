@@ -17,29 +17,10 @@
 
 #define ROUNDS 200000
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	/* splitmix64: full period, good enough to pick test inputs. */
-	uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static void rng_seed(void)
-{
-	const char *s = getenv("VMT_TEST_SEED");
-
-	rng_state = s ? strtoull(s, NULL, 0) : UINT64_C(0x7e57711e);
-}
-
 /* A value that is often at or near an edge. */
 static uint64_t interesting(void)
 {
-	uint64_t r = rng(), small = rng() % 1024;
+	uint64_t r = test_rng(), small = test_rng() % 1024;
 
 	switch (r % 8) {
 	case 0:
@@ -47,13 +28,13 @@ static uint64_t interesting(void)
 	case 1:
 		return UINT64_MAX - small;
 	case 2:
-		return (UINT64_C(1) << (rng() % 64)) + small - 512;
+		return (UINT64_C(1) << (test_rng() % 64)) + small - 512;
 	case 3:
-		return UINT64_MAX / (1 + rng() % 1000) + small - 512;
+		return UINT64_MAX / (1 + test_rng() % 1000) + small - 512;
 	case 4:
-		return rng() >> (rng() % 64);
+		return test_rng() >> (test_rng() % 64);
 	default:
-		return rng();
+		return test_rng();
 	}
 }
 
@@ -157,10 +138,10 @@ TEST(mul_edges)
 
 TEST(arith_random_vs_reference)
 {
-	rng_seed();
+	test_rng_seed(UINT64_C(0x7e57711e));
 	for (int i = 0; i < ROUNDS; i++) {
 		uint64_t a = interesting(), b = interesting();
-		uint64_t n = (i & 1) ? interesting() : rng() % 100000;
+		uint64_t n = (i & 1) ? interesting() : test_rng() % 100000;
 
 		ASSERT_UEQ(vmt_ns_add(a, b), ref_add(a, b));
 		ASSERT_UEQ(vmt_ns_add(b, a), ref_add(a, b));
@@ -195,7 +176,7 @@ TEST(hundred_ns_edges)
 
 TEST(hundred_ns_random_vs_reference)
 {
-	rng_seed();
+	test_rng_seed(UINT64_C(0x7e57711e));
 	for (int i = 0; i < ROUNDS; i++) {
 		uint64_t t = interesting();
 		uint64_t c = vmt_ns_to_100ns(t);
@@ -297,7 +278,7 @@ TEST(ns_to_timespec_edges)
 
 TEST(timespec_random_round_trip)
 {
-	rng_seed();
+	test_rng_seed(UINT64_C(0x7e57711e));
 	for (int i = 0; i < ROUNDS; i++) {
 		uint64_t t = interesting(), ref, back;
 		struct timespec ts = vmt_ns_to_timespec(t);
@@ -312,7 +293,7 @@ TEST(timespec_random_round_trip)
 
 		/* Arbitrary (valid or not) timespecs against the reference. */
 		ts.tv_sec = (time_t)interesting();
-		ts.tv_nsec = (i & 1) ? (long)(rng() % 1000000000u) : (long)(int64_t)interesting();
+		ts.tv_nsec = (i & 1) ? (long)(test_rng() % 1000000000u) : (long)(int64_t)interesting();
 		back = 777;
 		if (ref_from_timespec(&ts, &ref)) {
 			ASSERT_OK(vmt_ns_from_timespec(&ts, &back));

@@ -704,28 +704,20 @@ TEST(loop_inspect_write_error_is_eio)
 
 TEST(loop_new_out_of_file_descriptors)
 {
-	struct rlimit old, low;
+	struct rlimit old;
 	struct env e;
 	vmt_loop *sentinel = (vmt_loop *)&old, *l = sentinel;
 	int fd, r;
 
 	env_manual(&e, 0);
-	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
-		SKIP("getrlimit: %s", strerror(errno));
-	fd = dup(2);
-	ASSERT_GE(fd, 0);
-	close(fd);
 	/*
 	 * The loop needs five descriptors: a limit at the lowest free one fails
 	 * the first, two above it fails the third (the first two are released).
 	 */
 	for (int extra = 0; extra <= 2; extra += 2) {
-		low = old;
-		low.rlim_cur = (rlim_t)(fd + extra);
-		if (setrlimit(RLIMIT_NOFILE, &low) < 0)
-			SKIP("setrlimit: %s", strerror(errno));
+		fd = test_fd_limit(extra, &old);
 		r = vmt_loop_new(e.src, &l);
-		setrlimit(RLIMIT_NOFILE, &old);
+		test_fd_limit_restore(&old);
 		ASSERT_ERR(r, -EMFILE);
 		ASSERT_TRUE(l == sentinel);
 		/* Nothing leaked: the lowest free descriptor is the same. */

@@ -857,24 +857,16 @@ TEST(free_with_pending_expirations)
 
 TEST(new_out_of_file_descriptors)
 {
-	struct rlimit old, low;
+	struct rlimit old;
 	struct env e;
 	vmt_timerfd *sentinel = (vmt_timerfd *)&old, *t = sentinel;
 	int fd, r;
 
 	env_new(&e, true);
-	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
-		SKIP("getrlimit: %s", strerror(errno));
-	/* The lowest free descriptor becomes the limit: the eventfd cannot be made. */
-	fd = dup(2);
-	ASSERT_GE(fd, 0);
-	close(fd);
-	low = old;
-	low.rlim_cur = (rlim_t)fd;
-	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
-		SKIP("setrlimit: %s", strerror(errno));
+	/* No descriptor left: the eventfd cannot be made. */
+	fd = test_fd_limit(0, &old);
 	r = vmt_timerfd_new(e.loop, VMT_CLOCK_WALL, 0, &t);
-	setrlimit(RLIMIT_NOFILE, &old);
+	test_fd_limit_restore(&old);
 	ASSERT_ERR(r, -EMFILE);
 	ASSERT_TRUE(t == sentinel);
 	ASSERT_OK(vmt_timerfd_new(e.loop, VMT_CLOCK_WALL, 0, &t));

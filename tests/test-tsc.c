@@ -60,7 +60,7 @@ struct machine {
 	uint64_t khz;
 	double ppm;
 	uint64_t tsc0;
-	uint32_t rng;
+	uint64_t rng;
 };
 
 static uint64_t m_tsc(const struct machine *m, double seconds)
@@ -70,8 +70,7 @@ static uint64_t m_tsc(const struct machine *m, double seconds)
 
 static vmt_ns m_mono(struct machine *m, double seconds)
 {
-	m->rng = m->rng * 1103515245u + 12345u;
-	int jitter = (int)((m->rng >> 16) % 41) - 20;
+	int jitter = (int)(test_rng_next(&m->rng) % 41) - 20;
 
 	return (vmt_ns)(seconds * 1e9 * (1.0 + m->ppm * 1e-6)) + 1000000000 + jitter;
 }

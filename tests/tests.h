@@ -7,6 +7,10 @@
  *   ASSERT_OK(expr)              expr must return >= 0 (prints the errno name)
  *   ASSERT_ERR(expr, -EINVAL)    expr must return exactly that negative errno
  *   SKIP(fmt, ...)               skip the test (the binary exits 77 if all skip)
+ *   test_rng_seed(d), test_rng() the one test RNG (splitmix64; VMT_TEST_SEED
+ *                                overrides the default seed d)
+ *   test_fd_limit(extra, &old)   make the (extra+1)-th new descriptor fail
+ *                                with EMFILE; test_fd_limit_restore(&old)
  *
  * main() runs every case (or those whose names contain argv[1]) and prints
  * "N passed, N failed, N skipped".  A failure prints file:line and both sides.
@@ -23,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 struct vmt_test_case {
 	const char *name;
@@ -118,6 +124,66 @@ extern int vmt_test_skipped;
 				 strerror((int)-e_), r_,                             \
 				 r_ < 0 ? strerror((int)-r_) : "success");           \
 	} while (0)
+
+/*
+ * test_rng_next() - splitmix64 step of the generator state *@s: full period,
+ * good enough to pick test inputs.  A thread that wants its own stream keeps
+ * its own state; test_rng() uses the one seeded by test_rng_seed().
+ */
+static inline uint64_t test_rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static uint64_t test_rng_state;
+
+/* Seeds test_rng() with $VMT_TEST_SEED if set, else with @dflt. */
+static inline void test_rng_seed(uint64_t dflt)
+{
+	const char *s = getenv("VMT_TEST_SEED");
+
+	test_rng_state = s ? strtoull(s, NULL, 0) : dflt;
+}
+
+static inline uint64_t test_rng(void)
+{
+	return test_rng_next(&test_rng_state);
+}
+
+/*
+ * test_fd_limit() - lower RLIMIT_NOFILE so that only @extra more descriptors
+ * can be opened: the limit becomes the lowest free descriptor + @extra.
+ * Returns that lowest free descriptor (what the next open gets once the limit
+ * is restored, to check nothing leaked) and saves the old limit in *@old for
+ * test_fd_limit_restore().  Skips the test when limits cannot be changed.
+ */
+static inline int test_fd_limit(int extra, struct rlimit *old)
+{
+	struct rlimit low;
+	int fd;
+
+	if (getrlimit(RLIMIT_NOFILE, old) < 0)
+		SKIP("getrlimit: %s", strerror(errno));
+	fd = dup(2);
+	if (fd < 0)
+		SKIP("dup: %s", strerror(errno));
+	close(fd);
+	low = *old;
+	low.rlim_cur = (rlim_t)(fd + extra);
+	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+		SKIP("setrlimit: %s", strerror(errno));
+	return fd;
+}
+
+static inline void test_fd_limit_restore(const struct rlimit *old)
+{
+	if (setrlimit(RLIMIT_NOFILE, old) < 0)
+		VMT_FAIL("setrlimit (restore): %s", strerror(errno));
+}
 
 #ifdef VMT_TEST_NO_MAIN
 #else

@@ -14,28 +14,9 @@
 #include <vmtime/snapshot.h>
 
 #include "commands.h"
+#include "json.h"
 
 #define HEX_MAX 64
-
-static void json_str(FILE *f, const char *s, size_t n)
-{
-	fputc('"', f);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c == '\t')
-			fputs("\\t", f);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
 
 static void json_hex(FILE *f, const void *p, size_t n)
 {
@@ -74,7 +55,7 @@ static int show_fields(FILE *f, vmt_fields_reader *r, int level)
 			break;
 		case VMT_FIELD_STR:
 			fputs("\"type\": \"str\", \"value\": ", f);
-			json_str(f, fl.data, fl.len);
+			vmti_json_str(f, fl.data, fl.len);
 			fputs("}", f);
 			break;
 		case VMT_FIELD_BYTES:
@@ -114,7 +95,7 @@ static int show(vmt_snap_reader *r, const char *path)
 
 	vmt_snap_format_version(r, &major, &minor);
 	printf("{\n  \"file\": ");
-	json_str(stdout, path, strlen(path));
+	vmti_json_str(stdout, path, strlen(path));
 	printf(",\n  \"format\": {\"major\": %u, \"minor\": %u},\n  \"sections\": [", major, minor);
 	for (size_t i = 0; i < n; i++) {
 		struct vmt_snap_section s;
@@ -122,7 +103,7 @@ static int show(vmt_snap_reader *r, const char *path)
 		if (vmt_snap_reader_section(r, i, &s) < 0)
 			return -EBADMSG;
 		printf("%s\n    {\"index\": %zu, \"name\": ", i ? "," : "", i);
-		json_str(stdout, s.name, strlen(s.name));
+		vmti_json_str(stdout, s.name, strlen(s.name));
 		printf(", \"payload_version\": %u, \"offset\": %llu, \"size\": %llu,\n", s.payload_version,
 		       (unsigned long long)s.offset, (unsigned long long)s.size);
 		printf("     \"fields\": ");
