@@ -148,3 +148,47 @@ const char *vmt_tick_policy_name(enum vmt_tick_policy p)
 	}
 	return "unknown";
 }
+
+int vmti_dev_name(const char *name, const char *def, char *buf)
+{
+	size_t n;
+
+	if (!name)
+		name = def;
+	n = strnlen(name, VMT_DEV_NAME_MAX + 1);
+	if (n == 0)
+		return -EINVAL;
+	if (n > VMT_DEV_NAME_MAX)
+		return -ENAMETOOLONG;
+	/* Names appear verbatim in JSON, timer names and snapshot files. */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+			return -EINVAL;
+	}
+	memcpy(buf, name, n + 1);
+	return 0;
+}
+
+int vmti_dev_add_unit(vmt_units *units, const char *name, const struct vmt_unit_ops *ops,
+		      void *dev, vmt_unit **ret)
+{
+	vmt_unit *clock, *unit;
+	int r;
+
+	r = vmt_units_find(units, "vmtime", &clock);
+	if (r < 0)
+		return r;
+	r = vmt_units_add(units, name, ops, dev, &unit);
+	if (r < 0)
+		return r;
+	r = vmt_unit_depends_on(unit, clock);
+	if (r < 0) {
+		vmt_unit_remove(unit);
+		return r;
+	}
+	if (ret)
+		*ret = unit;
+	return 0;
+}

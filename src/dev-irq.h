@@ -92,4 +92,25 @@ void vmti_irq_clear(struct vmti_irq *irq);
 /* Without the state mutex: deliver what is queued. */
 void vmti_irq_flush(struct vmti_irq *irq);
 
+/*
+ * What else every device does the same way (not interrupts, but every
+ * device that includes this header needs them).
+ */
+#include <vmtime/units.h>
+
+/*
+ * vmti_dev_name() - check cfg->dev.name (NULL: @def) and copy it into @buf
+ * (VMT_DEV_NAME_MAX + 1 bytes).  Return: 0, -EINVAL for an empty name or a
+ * character other than printable ASCII but '"' and '\\', -ENAMETOOLONG.
+ */
+int vmti_dev_name(const char *name, const char *def, char *buf);
+
+/*
+ * vmti_dev_add_unit() - add a device unit named @name that depends on
+ * "vmtime".  Return: 0, -ENOENT if @units has no "vmtime", or the errno of
+ * vmt_units_add() / vmt_unit_depends_on() (the unit is then removed).
+ */
+int vmti_dev_add_unit(vmt_units *units, const char *name, const struct vmt_unit_ops *ops,
+		      void *dev, vmt_unit **ret);
+
 #endif /* VMT_DEV_IRQ_H */
