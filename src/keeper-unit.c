@@ -21,15 +21,7 @@
 
 #include "internal.h"
 #include "keeper-internal.h"
-
-#define KEEPER_UNIT_NAME "vmtime"
-#define KEEPER_PAYLOAD_VERSION 1
-
-enum {
-	FIELD_VM_NS = 1,
-	FIELD_WALL_NS = 2,
-	FIELD_POLICY = 3,
-};
+#include "saved-fields.h"
 
 static void kunit_start(void *ud)
 {
@@ -62,9 +54,9 @@ static int kunit_save(void *ud, vmt_fields_writer *w, struct vmt_error *err)
 	/* A running clock has no single value to save. */
 	if (vmt_keeper_running(k) == 1)
 		return vmti_error(err, -EBUSY, "the VM clock runs; stop it before saving");
-	vmt_fields_put_u64(w, FIELD_VM_NS, vmt_now(src, VMT_CLOCK_VM));
-	vmt_fields_put_u64(w, FIELD_WALL_NS, vmt_now(src, VMT_CLOCK_WALL));
-	r = vmt_fields_put_u64(w, FIELD_POLICY, vmti_keeper_restore_policy(k));
+	vmt_fields_put_u64(w, VMTI_KEEPER_F_VM_NS, vmt_now(src, VMT_CLOCK_VM));
+	vmt_fields_put_u64(w, VMTI_KEEPER_F_WALL_NS, vmt_now(src, VMT_CLOCK_WALL));
+	r = vmt_fields_put_u64(w, VMTI_KEEPER_F_POLICY, vmti_keeper_restore_policy(k));
 	if (r < 0)
 		return vmti_error(err, r, "writing the VM clock failed: %s", strerror(-r));
 	return 0;
@@ -78,16 +70,16 @@ static int kunit_restore(void *ud, vmt_fields_reader *rd, uint32_t version,
 	vmt_ns t;
 	int r;
 
-	if (version != KEEPER_PAYLOAD_VERSION)
+	if (version != VMTI_KEEPER_PAYLOAD_VERSION)
 		return vmti_error(err, -EPROTONOSUPPORT, "VM clock payload version %u unknown",
 				  version);
-	r = vmt_fields_get_u64(rd, FIELD_VM_NS, &vm);
+	r = vmt_fields_get_u64(rd, VMTI_KEEPER_F_VM_NS, &vm);
 	if (r < 0)
-		return vmti_error(err, r, "VM clock field %d (VM time): %s", FIELD_VM_NS,
+		return vmti_error(err, r, "VM clock field %d (VM time): %s", VMTI_KEEPER_F_VM_NS,
 				  strerror(-r));
-	r = vmt_fields_get_u64(rd, FIELD_WALL_NS, &wall);
+	r = vmt_fields_get_u64(rd, VMTI_KEEPER_F_WALL_NS, &wall);
 	if (r < 0)
-		return vmti_error(err, r, "VM clock field %d (wall time): %s", FIELD_WALL_NS,
+		return vmti_error(err, r, "VM clock field %d (wall time): %s", VMTI_KEEPER_F_WALL_NS,
 				  strerror(-r));
 	if (vm == VMT_NS_NEVER)
 		return vmti_error(err, -EBADMSG, "saved VM time is the NEVER sentinel");
@@ -119,7 +111,7 @@ static const struct vmt_unit_ops keeper_unit_ops = {
 	.stop = kunit_stop,
 	.reset = kunit_reset,
 	.save = kunit_save,
-	.save_version = KEEPER_PAYLOAD_VERSION,
+	.save_version = VMTI_KEEPER_PAYLOAD_VERSION,
 	.restore = kunit_restore,
 	.inspect = kunit_inspect,
 };
@@ -128,5 +120,5 @@ int vmt_keeper_add_unit(vmt_keeper *k, vmt_units *units, vmt_unit **ret)
 {
 	if (!k || !units)
 		return -EINVAL;
-	return vmt_units_add(units, KEEPER_UNIT_NAME, &keeper_unit_ops, k, ret);
+	return vmt_units_add(units, VMTI_KEEPER_UNIT_NAME, &keeper_unit_ops, k, ret);
 }

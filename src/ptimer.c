@@ -26,6 +26,8 @@
 #include <vmtime/source.h>
 #include <vmtime/timer.h>
 
+#include "saved-fields.h"
+
 __extension__ typedef unsigned __int128 vmti_u128;
 
 #define POL_WRAP VMT_PTIMER_POLICY_WRAP_AFTER_ONE_PERIOD
@@ -34,19 +36,6 @@ __extension__ typedef unsigned __int128 vmti_u128;
 #define POL_NO_IMM_RELOAD VMT_PTIMER_POLICY_NO_IMMEDIATE_RELOAD
 #define POL_NO_ROUND_DOWN VMT_PTIMER_POLICY_NO_COUNTER_ROUND_DOWN
 #define POL_ONLY_ON_DEC VMT_PTIMER_POLICY_TRIGGER_ONLY_ON_DECREMENT
-
-/* Field ids inside the saved group. */
-enum {
-	F_MODE = 1,
-	F_POLICY = 2,
-	F_LIMIT = 3,
-	F_DELTA = 4,
-	F_PERIOD = 5,
-	F_PERIOD_FRAC = 6,
-	F_LAST_REL = 7,
-	F_LAST_FRAC = 8,
-	F_RUN_COUNTS = 9,
-};
 
 /*
  * Why a reload happens.  The policies treat a counter the guest wrote
@@ -579,15 +568,15 @@ int vmt_ptimer_save(vmt_ptimer *pt, vmt_fields_writer *w, uint32_t id)
 	now = pt_now(pt);
 	/* The writer's errors are sticky: checking the last call is enough. */
 	vmt_fields_begin_group(w, id);
-	vmt_fields_put_u64(w, F_MODE, (uint64_t)pt->mode);
-	vmt_fields_put_u64(w, F_POLICY, pt->policy);
-	vmt_fields_put_u64(w, F_LIMIT, pt->limit);
-	vmt_fields_put_u64(w, F_DELTA, pt->delta);
-	vmt_fields_put_u64(w, F_PERIOD, pt->period);
-	vmt_fields_put_u64(w, F_PERIOD_FRAC, pt->period_frac);
-	vmt_fields_put_i64(w, F_LAST_REL, rel_time(pt->last_ns, now));
-	vmt_fields_put_u64(w, F_LAST_FRAC, pt->last_frac);
-	vmt_fields_put_u64(w, F_RUN_COUNTS, pt->run_counts);
+	vmt_fields_put_u64(w, VMTI_PTIMER_F_MODE, (uint64_t)pt->mode);
+	vmt_fields_put_u64(w, VMTI_PTIMER_F_POLICY, pt->policy);
+	vmt_fields_put_u64(w, VMTI_PTIMER_F_LIMIT, pt->limit);
+	vmt_fields_put_u64(w, VMTI_PTIMER_F_DELTA, pt->delta);
+	vmt_fields_put_u64(w, VMTI_PTIMER_F_PERIOD, pt->period);
+	vmt_fields_put_u64(w, VMTI_PTIMER_F_PERIOD_FRAC, pt->period_frac);
+	vmt_fields_put_i64(w, VMTI_PTIMER_F_LAST_REL, rel_time(pt->last_ns, now));
+	vmt_fields_put_u64(w, VMTI_PTIMER_F_LAST_FRAC, pt->last_frac);
+	vmt_fields_put_u64(w, VMTI_PTIMER_F_RUN_COUNTS, pt->run_counts);
 	r = vmt_fields_end_group(w);
 	pthread_mutex_unlock(&pt->lock);
 	return r < 0 ? r : 0;
@@ -604,10 +593,14 @@ static int read_saved(const vmt_fields_reader *r, uint32_t id, struct saved_stat
 		uint32_t id;
 		uint64_t *v;
 	} u[] = {
-		{ F_MODE, &s->mode },	  { F_POLICY, &s->policy },
-		{ F_LIMIT, &s->limit },	  { F_DELTA, &s->delta },
-		{ F_PERIOD, &s->period }, { F_PERIOD_FRAC, &s->period_frac },
-		{ F_LAST_FRAC, &s->last_frac }, { F_RUN_COUNTS, &s->run_counts },
+		{ VMTI_PTIMER_F_MODE, &s->mode },
+		{ VMTI_PTIMER_F_POLICY, &s->policy },
+		{ VMTI_PTIMER_F_LIMIT, &s->limit },
+		{ VMTI_PTIMER_F_DELTA, &s->delta },
+		{ VMTI_PTIMER_F_PERIOD, &s->period },
+		{ VMTI_PTIMER_F_PERIOD_FRAC, &s->period_frac },
+		{ VMTI_PTIMER_F_LAST_FRAC, &s->last_frac },
+		{ VMTI_PTIMER_F_RUN_COUNTS, &s->run_counts },
 	};
 	vmt_fields_reader g;
 	int ret;
@@ -620,7 +613,7 @@ static int read_saved(const vmt_fields_reader *r, uint32_t id, struct saved_stat
 		if (ret < 0)
 			return ret;
 	}
-	ret = vmt_fields_get_i64(&g, F_LAST_REL, &s->last_rel);
+	ret = vmt_fields_get_i64(&g, VMTI_PTIMER_F_LAST_REL, &s->last_rel);
 	if (ret < 0)
 		return ret;
 	if (s->mode > VMT_PTIMER_ONESHOT || s->period > INT64_MAX ||

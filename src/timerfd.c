@@ -43,6 +43,7 @@
 
 #include "internal.h"
 #include "loop-internal.h"
+#include "saved-fields.h"
 
 _Static_assert(VMT_TFD_NONBLOCK == TFD_NONBLOCK, "TFD_NONBLOCK value");
 _Static_assert(VMT_TFD_CLOEXEC == TFD_CLOEXEC, "TFD_CLOEXEC value");
@@ -61,20 +62,6 @@ _Static_assert(VMT_TFD_TIMER_CANCEL_ON_SET == TFD_TIMER_CANCEL_ON_SET,
 
 /* The largest count an eventfd holds. */
 #define EFD_COUNT_MAX (UINT64_MAX - 1)
-
-/* Saved-state field ids (vmt_timerfd_save()). */
-enum {
-	TFD_F_CLOCK = 1,
-	TFD_F_FLAGS = 2,
-	TFD_F_SETTIME_FLAGS = 3,
-	TFD_F_ARMED = 4,
-	TFD_F_DEADLINE = 5,
-	TFD_F_REMAINING = 6,
-	TFD_F_INTERVAL = 7,
-	TFD_F_PENDING = 8,
-	TFD_F_CANCELLED = 9,
-	TFD_F_EXPIRED = 10,
-};
 
 struct vmt_timerfd {
 	pthread_mutex_t lock;	/* everything below, and every write to @fd */
@@ -518,16 +505,16 @@ int vmt_timerfd_save(vmt_timerfd *t, vmt_fields_writer *w)
 	v = t->interval;
 	pthread_mutex_unlock(&t->lock);
 
-	vmt_fields_put_u64(w, TFD_F_CLOCK, t->clock);
-	vmt_fields_put_u64(w, TFD_F_FLAGS, (unsigned)t->flags);
-	vmt_fields_put_u64(w, TFD_F_SETTIME_FLAGS, (unsigned)settime_flags);
-	vmt_fields_put_u64(w, TFD_F_ARMED, armed);
-	vmt_fields_put_u64(w, TFD_F_DEADLINE, deadline);
-	vmt_fields_put_u64(w, TFD_F_REMAINING, rem);
-	vmt_fields_put_u64(w, TFD_F_INTERVAL, v);
-	vmt_fields_put_u64(w, TFD_F_PENDING, pending);
-	vmt_fields_put_u64(w, TFD_F_CANCELLED, cancelled);
-	return vmt_fields_put_u64(w, TFD_F_EXPIRED, expired);
+	vmt_fields_put_u64(w, VMTI_TFD_F_CLOCK, t->clock);
+	vmt_fields_put_u64(w, VMTI_TFD_F_FLAGS, (unsigned)t->flags);
+	vmt_fields_put_u64(w, VMTI_TFD_F_SETTIME_FLAGS, (unsigned)settime_flags);
+	vmt_fields_put_u64(w, VMTI_TFD_F_ARMED, armed);
+	vmt_fields_put_u64(w, VMTI_TFD_F_DEADLINE, deadline);
+	vmt_fields_put_u64(w, VMTI_TFD_F_REMAINING, rem);
+	vmt_fields_put_u64(w, VMTI_TFD_F_INTERVAL, v);
+	vmt_fields_put_u64(w, VMTI_TFD_F_PENDING, pending);
+	vmt_fields_put_u64(w, VMTI_TFD_F_CANCELLED, cancelled);
+	return vmt_fields_put_u64(w, VMTI_TFD_F_EXPIRED, expired);
 }
 
 /* The saved fields, read and checked before anything changes. */
@@ -542,16 +529,16 @@ static int tfd_read_saved(const vmt_fields_reader *r, struct tfd_saved *s)
 		uint32_t id;
 		size_t off;
 	} fields[] = {
-		{ TFD_F_CLOCK, offsetof(struct tfd_saved, clock) },
-		{ TFD_F_FLAGS, offsetof(struct tfd_saved, flags) },
-		{ TFD_F_SETTIME_FLAGS, offsetof(struct tfd_saved, settime_flags) },
-		{ TFD_F_ARMED, offsetof(struct tfd_saved, armed) },
-		{ TFD_F_DEADLINE, offsetof(struct tfd_saved, deadline) },
-		{ TFD_F_REMAINING, offsetof(struct tfd_saved, remaining) },
-		{ TFD_F_INTERVAL, offsetof(struct tfd_saved, interval) },
-		{ TFD_F_PENDING, offsetof(struct tfd_saved, pending) },
-		{ TFD_F_CANCELLED, offsetof(struct tfd_saved, cancelled) },
-		{ TFD_F_EXPIRED, offsetof(struct tfd_saved, expired) },
+		{ VMTI_TFD_F_CLOCK, offsetof(struct tfd_saved, clock) },
+		{ VMTI_TFD_F_FLAGS, offsetof(struct tfd_saved, flags) },
+		{ VMTI_TFD_F_SETTIME_FLAGS, offsetof(struct tfd_saved, settime_flags) },
+		{ VMTI_TFD_F_ARMED, offsetof(struct tfd_saved, armed) },
+		{ VMTI_TFD_F_DEADLINE, offsetof(struct tfd_saved, deadline) },
+		{ VMTI_TFD_F_REMAINING, offsetof(struct tfd_saved, remaining) },
+		{ VMTI_TFD_F_INTERVAL, offsetof(struct tfd_saved, interval) },
+		{ VMTI_TFD_F_PENDING, offsetof(struct tfd_saved, pending) },
+		{ VMTI_TFD_F_CANCELLED, offsetof(struct tfd_saved, cancelled) },
+		{ VMTI_TFD_F_EXPIRED, offsetof(struct tfd_saved, expired) },
 	};
 	vmt_ns limit;
 	int r2;
