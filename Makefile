@@ -3,6 +3,9 @@
 #   make check    install what the tests need, then run every test: plain,
 #                 ASan+UBSan (build-asan/), and the threaded ones under TSan
 #                 (build-tsan/)
+#   make check-kvm  the tests that need KVM: directly, or where /dev/kvm is
+#                 missing inside a kernel under QEMU emulation with nested SVM
+#                 (tests/kvm/check-kvm.sh; about a minute, not part of check)
 #   make bench    install the competitors (libuv, libevent, ...) and run bench/
 #   make demo     run the main job (vmtime demo)
 #   make install  install libraries, headers, vmtime.pc and the vmtime tool
@@ -11,7 +14,7 @@ PREFIX ?= /usr/local
 CMAKE ?= cmake
 CTEST ?= ctest
 
-.PHONY: all build check check-plain check-asan check-tsan bench demo install deps-check deps-bench clean
+.PHONY: all build check check-kvm check-plain check-asan check-tsan bench demo install deps-check deps-bench clean
 
 all: build
 
@@ -45,6 +48,9 @@ check-tsan:
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		$$(command -v setarch >/dev/null && echo "setarch $$(uname -m) -R") \
 		$(CTEST) --test-dir build-tsan --output-on-failure -L threaded
+
+check-kvm: build
+	bash tests/kvm/check-kvm.sh build
 
 bench: deps-bench
 	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null

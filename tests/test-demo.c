@@ -8,6 +8,8 @@
  * one off by more than the documented tolerance.  Without a usable
  * /dev/kvm it skips (exit 77).  The fallback to the simulated guest and
  * the usage errors are CTest entries of cmake/kvm-pit.cmake.
+ *
+ * VMT_TEST_KVM: `make check-kvm` runs it, nested under emulation if need be.
  */
 #include <fcntl.h>
 #include <sys/wait.h>
