@@ -26,5 +26,6 @@
 #include "guest.h"
 #include "share.h"
 #include "device.h"
+#include "rtc.h"
 
 #endif /* VMTIME_VMTIME_H */
