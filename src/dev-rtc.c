@@ -82,6 +82,8 @@ struct vmt_rtc {
 	uint64_t last;			/* frame up to which events are accounted */
 	uint64_t pgrid;			/* periodic grid offset in 32 kHz cycles (DELAY) */
 	uint64_t backlog;		/* REINJECT ticks to raise after acks */
+	uint64_t inflight;		/* ticks pulsed, done() not back yet */
+	int pf_tick;			/* PF was just set by a counted tick */
 	vmt_ns next_raise;		/* VM time before which no periodic raise */
 	struct vmt_dev_stats stats;
 };
@@ -308,16 +310,27 @@ static uint8_t irqf_cond(const struct vmt_rtc *rtc)
 	return (uint8_t)(c & b & (VMT_RTC_C_PF | VMT_RTC_C_AF | VMT_RTC_C_UF));
 }
 
-/* IRQF follows the enabled flags; its rising edge is IRQ8's edge. */
+/*
+ * IRQF follows the enabled flags; its rising edge is IRQ8's edge.  A counted
+ * tick (pf_tick) rides on that edge, or on the interrupt already pending
+ * when IRQF was set by another flag (the guest sees PF when it reads C).
+ */
 static void update_irq(struct vmt_rtc *rtc)
 {
 	uint8_t *c = &rtc->cmos[VMT_RTC_REG_C];
+	int tick = rtc->pf_tick;
 
-	if ((*c & VMT_RTC_C_IRQF) || !irqf_cond(rtc))
+	rtc->pf_tick = 0;
+	if (*c & VMT_RTC_C_IRQF) {
+		rtc->stats.raised += (uint64_t)tick;
+		return;
+	}
+	if (!irqf_cond(rtc))
 		return;
 	*c |= VMT_RTC_C_IRQF;
 	rtc->next_raise = vmt_ns_add(vmt_now(rtc->src, VMT_CLOCK_VM), rtc->min_period);
-	vmti_irq_pulse(&rtc->irq, 0, (irqf_cond(rtc) & VMT_RTC_C_PF) ? TAG_PERIODIC : 0);
+	rtc->inflight += (uint64_t)tick;
+	vmti_irq_pulse(&rtc->irq, 0, tick ? TAG_PERIODIC : 0);
 }
 
 static void backlog_add(struct vmt_rtc *rtc, uint64_t n)
@@ -337,13 +350,15 @@ static void irq_done(void *dev, unsigned line, uint32_t tag, int taken)
 	struct vmt_rtc *rtc = dev;
 
 	(void)line;
+	if (tag != TAG_PERIODIC)
+		return;	/* the stats are the periodic interrupt's */
+	rtc->inflight--;
 	if (taken) {
 		rtc->stats.raised++;
 		return;
 	}
 	rtc->stats.coalesced++;
-	if (tag == TAG_PERIODIC)
-		backlog_add(rtc, 1);
+	backlog_add(rtc, 1);
 }
 
 static void periodic(struct vmt_rtc *rtc, uint64_t from, uint64_t to)
@@ -364,6 +379,7 @@ static void periodic(struct vmt_rtc *rtc, uint64_t from, uint64_t to)
 	rtc->stats.ticks += n;
 	/* A tick that finds PF still set was not seen by the guest. */
 	missed = (*c & VMT_RTC_C_PF) ? n : n - 1;
+	rtc->pf_tick = !(*c & VMT_RTC_C_PF);
 	*c |= VMT_RTC_C_PF;
 	if (!missed)
 		return;
@@ -490,6 +506,7 @@ static uint8_t reg_read(struct vmt_rtc *rtc, unsigned idx, int guest)
 		    running(rtc)) {
 			rtc->backlog--;
 			rtc->cmos[VMT_RTC_REG_C] = VMT_RTC_C_PF;
+			rtc->pf_tick = 1;
 			update_irq(rtc);
 		}
 		rearm(rtc);
@@ -675,6 +692,7 @@ int vmt_rtc_reset(vmt_rtc *rtc)
 	advance(rtc);
 	rtc->cmos[VMT_RTC_REG_B] &= ~(VMT_RTC_B_PIE | VMT_RTC_B_AIE | VMT_RTC_B_UIE | VMT_RTC_B_SQWE);
 	rtc->cmos[VMT_RTC_REG_C] = 0;
+	rtc->stats.lost += rtc->backlog;
 	rtc->backlog = 0;
 	rtc->pgrid = 0;
 	rearm(rtc);
@@ -683,19 +701,6 @@ int vmt_rtc_reset(vmt_rtc *rtc)
 }
 
 /* --- lifecycle --------------------------------------------------------- */
-
-static int check_name(const char *name)
-{
-	size_t n = 0;
-
-	for (const char *p = name; *p; p++, n++) {
-		if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
-			return -EINVAL;
-	}
-	if (!n)
-		return -EINVAL;
-	return n > VMT_DEV_NAME_MAX ? -ENAMETOOLONG : 0;
-}
 
 int vmt_rtc_config_init(struct vmt_rtc_config *cfg)
 {
@@ -753,7 +758,7 @@ static int initial_time(const struct vmt_rtc_config *cfg, vmt_source *src, int64
 int vmt_rtc_new(vmt_loop *loop, const struct vmt_rtc_config *cfg, vmt_rtc **ret)
 {
 	struct vmt_rtc *rtc;
-	const char *name;
+	char name[VMT_DEV_NAME_MAX + 1];
 	int64_t t;
 	int r;
 
@@ -763,8 +768,7 @@ int vmt_rtc_new(vmt_loop *loop, const struct vmt_rtc_config *cfg, vmt_rtc **ret)
 		return -EINVAL;
 	if (cfg->century_index && (cfg->century_index <= VMT_RTC_REG_D || cfg->century_index > 127))
 		return -EINVAL;
-	name = cfg->dev.name ? cfg->dev.name : "rtc";
-	r = check_name(name);
+	r = vmti_dev_name(cfg->dev.name, "rtc", name);
 	if (r < 0)
 		return r;
 	if ((unsigned)cfg->base > VMT_RTC_BASE_EPOCH)
@@ -798,7 +802,7 @@ int vmt_rtc_new(vmt_loop *loop, const struct vmt_rtc_config *cfg, vmt_rtc **ret)
 	rtc->cmos[VMT_RTC_REG_A] = VMT_RTC_A_DV_32K | 0x06;
 	rtc->cmos[VMT_RTC_REG_B] = VMT_RTC_B_24H;
 	rtc->cmos[VMT_RTC_REG_D] = VMT_RTC_D_VRT;
-	set_frame(rtc, (uint64_t)(t + (int64_t)(UNIX_TO_1900_SEC * NS_SEC)));
+	set_frame(rtc, (uint64_t)t + UNIX_TO_1900_SEC * NS_SEC);
 	*ret = rtc;
 	return 0;
 
@@ -914,6 +918,11 @@ int vmt_rtc_restore(vmt_rtc *rtc, const vmt_fields_reader *r, uint32_t id)
 	}
 	rtc->next_raise = 0;
 	vmti_irq_clear(&rtc->irq);
+	/* Host-side counters start over, holding the restored backlog. */
+	memset(&rtc->stats, 0, sizeof(rtc->stats));
+	rtc->stats.ticks = backlog;
+	rtc->inflight = 0;
+	rtc->pf_tick = 0;
 	rearm(rtc);
 	pthread_mutex_unlock(&rtc->lock);
 	return 0;
@@ -956,7 +965,7 @@ int vmt_rtc_inspect(vmt_rtc *rtc, FILE *out)
 	pc = period_cycles(rtc);
 	nmi = rtc->nmi_disabled;
 	st = rtc->stats;
-	st.backlog = rtc->backlog;
+	st.backlog = rtc->backlog + rtc->inflight;
 	pthread_mutex_unlock(&rtc->lock);
 	vmti_irq_flush(&rtc->irq);
 
@@ -981,7 +990,8 @@ int vmt_rtc_get_stats(vmt_rtc *rtc, struct vmt_dev_stats *stats)
 	pthread_mutex_lock(&rtc->lock);
 	advance(rtc);
 	*stats = rtc->stats;
-	stats->backlog = rtc->backlog;
+	stats->backlog = rtc->backlog + rtc->inflight;
+	stats->due = 0;	/* advance() just accounted every elapsed period */
 	pthread_mutex_unlock(&rtc->lock);
 	vmti_irq_flush(&rtc->irq);
 	return 0;
@@ -1029,23 +1039,7 @@ int vmt_rtc_add_unit(vmt_rtc *rtc, vmt_units *units, vmt_unit **ret)
 		.restore = unit_restore,
 		.inspect = unit_inspect,
 	};
-	vmt_unit *keeper, *unit;
-	int r;
-
 	if (!rtc || !units)
 		return -EINVAL;
-	r = vmt_units_find(units, "vmtime", &keeper);
-	if (r < 0)
-		return r;
-	r = vmt_units_add(units, rtc->name, &ops, rtc, &unit);
-	if (r < 0)
-		return r;
-	r = vmt_unit_depends_on(unit, keeper);
-	if (r < 0) {
-		vmt_unit_remove(unit);
-		return r;
-	}
-	if (ret)
-		*ret = unit;
-	return 0;
+	return vmti_dev_add_unit(units, rtc->name, &ops, rtc, ret);
 }

@@ -109,6 +109,16 @@ static void run_to(struct fx *f, vmt_ns t)
 	ASSERT_OK(vmt_loop_run_until(f->loop, t));
 }
 
+/* device.h: every tick is in one place. */
+static void check_books(struct fx *f)
+{
+	struct vmt_dev_stats st;
+
+	ASSERT_OK(vmt_rtc_get_stats(f->rtc, &st));
+	ASSERT_UEQ(st.ticks, st.raised + st.lost + st.backlog);
+	ASSERT_UEQ(st.due, 0);
+}
+
 static uint8_t rd(struct fx *f, unsigned idx)
 {
 	uint64_t v = 0;
@@ -531,6 +541,19 @@ TEST(utc_and_localtime_bases_start_from_the_host_wall_clock)
 	fx_new_rtc(&f, VMT_RTC_BASE_LOCALTIME, 0, VMT_TICKS_COALESCE);
 	ASSERT_OK(vmt_rtc_get_time(f.rtc, &t));
 	{
+		struct vmt_rtc_config c;
+		vmt_ns saved = f.wall;
+		vmt_rtc *r;
+
+		/* A host wall clock past 2199 cannot be shown. */
+		ASSERT_OK(vmt_rtc_config_init(&c));
+		f.wall = (vmt_ns)date(2230, 1, 1, 0, 0, 0);
+		ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -ERANGE);
+		c.base = VMT_RTC_BASE_HOST;
+		ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -ERANGE);
+		f.wall = saved;
+	}
+	{
 		time_t s = (time_t)(f.wall / SEC);
 		struct tm tm;
 
@@ -605,6 +628,7 @@ TEST(save_restore_mid_second_resumes_exactly)
 		ASSERT_UEQ(sg.backlog, sf.backlog);
 		ASSERT_UGE(sg.backlog, 5);
 	}
+	check_books(&g);
 	while (rd(&g, VMT_RTC_REG_C) & VMT_RTC_C_IRQF)
 		;
 	/* The next second and the 2 Hz tick come 0.7 s / 0.2 s later. */
@@ -702,7 +726,9 @@ TEST(reinject_raises_the_backlog_one_per_acknowledgement)
 	ASSERT_UEQ(st.backlog, 9);
 	ASSERT_UEQ(st.lost, 0);
 	/* Each read of C (the handler's ack) raises one more, at once. */
+	check_books(&f);
 	while (rd(&f, VMT_RTC_REG_C) & VMT_RTC_C_IRQF) {
+		check_books(&f);
 		acks++;
 		ASSERT_LE(acks, 20);
 	}
@@ -721,7 +747,12 @@ TEST(reinject_raises_the_backlog_one_per_acknowledgement)
 	(void)rd(&f, VMT_RTC_REG_C);
 	ASSERT_OK(vmt_rtc_get_stats(f.rtc, &st));
 	ASSERT_UEQ(st.backlog, 0);
+	check_books(&f);
+	/* A backlog dropped by a reset is lost. */
+	f.accept = 0;
+	run_to(&f, now(&f) + 3 * SEC / 1024);
 	ASSERT_OK(vmt_rtc_reset(f.rtc));
+	check_books(&f);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_B), VMT_RTC_B_24H);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_C), 0);
 	fx_fini(&f);
@@ -740,6 +771,7 @@ TEST(coalesce_and_delay_lose_missed_ticks)
 	ASSERT_UEQ(st.lost, 9);
 	ASSERT_UEQ(st.backlog, 0);
 	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	check_books(&f);
 	fx_fini(&f);
 
 	/* DELAY: the grid restarts one period after the late acknowledgement. */
