@@ -30,7 +30,12 @@ struct vmt_timer {
 	uint8_t policy;
 	uint8_t state;
 	bool running;	   /* its callback is executing */
-	bool free_pending; /* freed while collected or running: freed by dispatch */
+	/*
+	 * A dispatch's run list points at it, whatever its state: cancelled or
+	 * re-armed timers stay there until the dispatch reaches them.
+	 */
+	bool listed;
+	bool free_pending; /* freed while listed or running: freed by dispatch */
 	char *name;
 	struct vmt_timer *all_next, **all_pprev;
 };
@@ -74,7 +79,6 @@ struct vmt_loop {
 	struct vmti_due *due_tmp; /* merge buffer for sorting it, same capacity */
 	size_t ndue, due_cap;
 	struct vmt_timer *all;
-	size_t ntimers;
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
 	atomic_int sync_waiters;
@@ -120,5 +124,8 @@ void vmti_loop_remove_wall_listener(vmt_loop *loop, void (*fn)(void *opaque), vo
 
 /* timer.c: frees a timer's memory; the caller unlinked it from the loop. */
 void vmti_timer_destroy(struct vmt_timer *t);
+
+/* timer.c: takes @t out of its wheel and the loop's list, under the lock. */
+void vmti_timer_unlink_locked(struct vmt_timer *t);
 
 #endif /* VMT_LOOP_INTERNAL_H */

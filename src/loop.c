@@ -318,6 +318,7 @@ static void collect_one(struct vmti_wnode *n, void *arg)
 		loop->due_cap = cap;
 	}
 	t->state = VMTI_TIMER_COLLECTED;
+	t->listed = true;
 	loop->due[loop->ndue++] = (struct vmti_due){ n->deadline, n->seq, t };
 }
 
@@ -393,14 +394,6 @@ static void requeue_locked(vmt_loop *loop, struct vmt_timer *t, vmt_ns d)
 	t->state = VMTI_TIMER_QUEUED;
 }
 
-static void unlink_all(vmt_loop *loop, struct vmt_timer *t)
-{
-	*t->all_pprev = t->all_next;
-	if (t->all_next)
-		t->all_next->all_pprev = t->all_pprev;
-	loop->ntimers--;
-}
-
 /*
  * Runs the callback(s) of one collected timer.  Returns how many ran.
  * Called without the lock; takes it around every look at the timer.
@@ -411,12 +404,12 @@ static int run_one(vmt_loop *loop, struct vmt_timer *t, const vmt_ns *now)
 	bool destroy = false;
 
 	vmti_loop_lock(loop);
+	/* From here vmt_timer_free() on another thread no longer defers to us. */
+	t->listed = false;
 	if (t->state != VMTI_TIMER_COLLECTED) {
 		/* Cancelled or re-armed since collection; maybe freed. */
 		if (t->free_pending && !t->running) {
-			if (vmti_wnode_queued(&t->node))
-				vmti_wheel_remove(&loop->wheel[t->clock], &t->node);
-			unlink_all(loop, t);
+			vmti_timer_unlink_locked(t);
 			destroy = true;
 		}
 		vmti_loop_unlock(loop);
@@ -466,9 +459,7 @@ static int run_one(vmt_loop *loop, struct vmt_timer *t, const vmt_ns *now)
 		vmti_loop_lock(loop);
 		t->running = false;
 		if (t->free_pending) {
-			if (vmti_wnode_queued(&t->node))
-				vmti_wheel_remove(&loop->wheel[t->clock], &t->node);
-			unlink_all(loop, t);
+			vmti_timer_unlink_locked(t);
 			destroy = true;
 			break;
 		}

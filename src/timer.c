@@ -34,7 +34,6 @@ int vmt_timer_new(vmt_loop *loop, enum vmt_clock clock, vmt_timer_fn fn, void *u
 		t->all_next->all_pprev = &t->all_next;
 	loop->all = t;
 	t->all_pprev = &loop->all;
-	loop->ntimers++;
 	vmti_loop_unlock(loop);
 	*ret = t;
 	return 0;
@@ -44,6 +43,15 @@ void vmti_timer_destroy(struct vmt_timer *t)
 {
 	free(t->name);
 	free(t);
+}
+
+void vmti_timer_unlink_locked(struct vmt_timer *t)
+{
+	if (vmti_wnode_queued(&t->node))
+		vmti_wheel_remove(&t->loop->wheel[t->clock], &t->node); /* a lazily cancelled node */
+	*t->all_pprev = t->all_next;
+	if (t->all_next)
+		t->all_next->all_pprev = t->all_pprev;
 }
 
 /* Removes @t from its wheel (if queued); returns whether it was pending. */
@@ -165,14 +173,13 @@ vmt_timer *vmt_timer_free(vmt_timer *t)
 	loop = t->loop;
 	vmti_loop_lock(loop);
 	for (;;) {
-		bool collected = t->state == VMTI_TIMER_COLLECTED;
-
 		disarm_locked(t);
 		/*
-		 * A dispatch still holds it (in its run list, or running its
-		 * callback on this very thread): that dispatch frees it.
+		 * A dispatch still holds it (in its run list, even cancelled or
+		 * re-armed since, or running its callback on this very thread):
+		 * that dispatch frees it.
 		 */
-		if (collected || (t->running && vmti_dispatching == loop)) {
+		if (t->listed || (t->running && vmti_dispatching == loop)) {
 			t->free_pending = true;
 			vmti_loop_unlock(loop);
 			return NULL;
@@ -184,12 +191,7 @@ vmt_timer *vmt_timer_free(vmt_timer *t)
 		wait_idle(t);
 		vmti_loop_lock(loop);
 	}
-	if (vmti_wnode_queued(&t->node))
-		vmti_wheel_remove(&loop->wheel[t->clock], &t->node); /* a lazily cancelled node */
-	*t->all_pprev = t->all_next;
-	if (t->all_next)
-		t->all_next->all_pprev = t->all_pprev;
-	loop->ntimers--;
+	vmti_timer_unlink_locked(t);
 	vmti_loop_unlock(loop);
 	vmti_timer_destroy(t);
 	return NULL;

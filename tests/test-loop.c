@@ -8,6 +8,7 @@
  */
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
@@ -434,6 +435,138 @@ TEST(wake_flag_is_clear_once_the_loop_is_idle)
 	}
 	ASSERT_OK(vmt_loop_quit(r.loop));
 	pthread_join(r.th, NULL);
+	vmt_loop_free(r.loop);
+	vmt_keeper_free(k);
+}
+
+/*
+ * One round: the workers arm their batch of VM timers while the VM is
+ * stopped; the VM starts and one dispatch collects the batch behind the gate
+ * timer, whose callback holds the dispatch until every worker has cancelled,
+ * re-armed or left alone, then freed, each of its timers.  The rest of the
+ * run list then holds only freed timers.
+ */
+struct churn {
+	vmt_loop *loop;
+	vmt_source *src;
+	atomic_int round, armed, done, in_gate, gates;
+};
+
+/* A timer's callback context, freed as soon as vmt_timer_free() returns. */
+struct churn_ctx {
+	atomic_int calls;
+};
+
+static void churn_cb(vmt_timer *t, uint64_t exp, void *ud)
+{
+	struct churn_ctx *c = ud;
+
+	(void)t;
+	atomic_fetch_add(&c->calls, (int)exp);
+}
+
+enum { CHURN_WORKERS = 3, CHURN_BATCH = 16, CHURN_ROUNDS = 150 };
+
+static void gate_cb(vmt_timer *t, uint64_t exp, void *ud)
+{
+	struct churn *g = ud;
+
+	(void)t;
+	(void)exp;
+	atomic_store(&g->in_gate, 1);
+	while (atomic_load(&g->done) < CHURN_WORKERS)
+		sched_yield();
+	atomic_fetch_add(&g->gates, 1);
+}
+
+static void *churn_thread(void *arg)
+{
+	struct churn *g = arg;
+	unsigned x = (unsigned)(uintptr_t)&x;
+
+	for (int round = 1; round <= CHURN_ROUNDS; round++) {
+		vmt_timer *t[CHURN_BATCH];
+		struct churn_ctx *c[CHURN_BATCH];
+
+		while (atomic_load(&g->round) < round)
+			sched_yield();
+		for (int i = 0; i < CHURN_BATCH; i++) {
+			c[i] = calloc(1, sizeof(*c[i]));
+			if (!c[i] || vmt_timer_new(g->loop, VMT_CLOCK_VM, churn_cb, c[i], &t[i]) < 0)
+				abort();
+			vmt_timer_arm(t[i], vmt_now(g->src, VMT_CLOCK_VM));
+		}
+		atomic_fetch_add(&g->armed, 1);
+		while (!atomic_load(&g->in_gate))
+			sched_yield();
+		for (int i = 0; i < CHURN_BATCH; i++) {
+			x = x * 1103515245 + 12345;
+			switch ((x >> 8) % 4) {
+			case 0:
+				vmt_timer_cancel(t[i]);
+				break;
+			case 1:
+				vmt_timer_arm_in(t[i], VMT_NS_PER_SEC);
+				break;
+			case 2:
+				vmt_timer_arm(t[i], 0);
+				break;
+			default:
+				break;
+			}
+			vmt_timer_free(t[i]);
+			/* A callback running after this would write freed memory. */
+			free(c[i]);
+		}
+		atomic_fetch_add(&g->done, 1);
+	}
+	return NULL;
+}
+
+/*
+ * Issue 9 defect 1 across threads: timers cancelled or re-armed, then freed,
+ * by other threads while a dispatch holds them in its run list.  Freed memory
+ * must not be touched (ASan, TSan), and no callback runs once its timer's
+ * vmt_timer_free() has returned.
+ */
+TEST(threads_cancel_rearm_and_free_timers_while_the_loop_dispatches)
+{
+	struct vmt_keeper_config cfg = VMT_KEEPER_CONFIG_INIT;
+	vmt_keeper *k;
+	vmt_timer *gate;
+	struct runner r;
+	struct churn g = { 0 };
+	pthread_t th[CHURN_WORKERS];
+
+	cfg.mode = VMT_KEEPER_MANUAL;
+	cfg.initial_vm_time = 1000;
+	ASSERT_OK(vmt_keeper_new(&cfg, &k));
+	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &r.loop));
+	g.loop = r.loop;
+	g.src = vmt_keeper_source(k);
+	ASSERT_OK(vmt_timer_new(r.loop, VMT_CLOCK_VM, gate_cb, &g, &gate));
+	ASSERT_EQ(pthread_create(&r.th, NULL, run_thread, &r), 0);
+	for (int i = 0; i < CHURN_WORKERS; i++)
+		ASSERT_EQ(pthread_create(&th[i], NULL, churn_thread, &g), 0);
+	for (int round = 1; round <= CHURN_ROUNDS; round++) {
+		atomic_store(&g.armed, 0);
+		atomic_store(&g.done, 0);
+		atomic_store(&g.in_gate, 0);
+		atomic_store(&g.round, round);
+		while (atomic_load(&g.armed) < CHURN_WORKERS)
+			sched_yield();
+		/* Before the batch (earlier deadline): its callback runs first. */
+		ASSERT_OK(vmt_timer_arm(gate, 0));
+		ASSERT_OK(vmt_keeper_start(k));
+		while (atomic_load(&g.gates) < round)
+			sched_yield();
+		ASSERT_OK(vmt_keeper_stop(k));
+	}
+	for (int i = 0; i < CHURN_WORKERS; i++)
+		pthread_join(th[i], NULL);
+	ASSERT_OK(vmt_loop_quit(r.loop));
+	pthread_join(r.th, NULL);
+	ASSERT_EQ(r.rc, 0);
 	vmt_loop_free(r.loop);
 	vmt_keeper_free(k);
 }

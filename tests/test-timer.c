@@ -314,6 +314,53 @@ TEST(callback_cancels_frees_or_rearms_a_due_timer)
 	}
 }
 
+/*
+ * Issue 9 defect 1: a due timer that another callback of the same dispatch
+ * cancels or re-arms, then frees, is still in the dispatch's run list; its
+ * memory must outlive that list (ASan reads freed memory otherwise).
+ */
+static void stop_then_free_cb(vmt_timer *t, uint64_t exp, void *ud)
+{
+	struct victim *v = ud;
+
+	(void)t;
+	(void)exp;
+	v->calls++;
+	if (!v->other)
+		return;
+	if (v->mode == 0)
+		ASSERT_EQ(vmt_timer_cancel(v->other), 1);
+	else
+		ASSERT_OK(vmt_timer_arm(v->other, v->mode == 1 ? 1000000 : 0));
+	v->other = vmt_timer_free(v->other);
+}
+
+TEST(callback_cancels_or_rearms_then_frees_a_due_timer)
+{
+	/* Modes: cancel, re-arm later, re-arm to an already passed time; then free. */
+	for (int mode = 0; mode < 3; mode++) {
+		struct env e;
+		struct victim first = { 0 }, second = { 0 };
+		vmt_timer *a, *b;
+
+		env_manual(&e, 0);
+		ASSERT_OK(vmt_keeper_start(e.k));
+		ASSERT_OK(vmt_timer_new(e.loop, VMT_CLOCK_VM, stop_then_free_cb, &first, &a));
+		ASSERT_OK(vmt_timer_new(e.loop, VMT_CLOCK_VM, stop_then_free_cb, &second, &b));
+		first.other = b;
+		first.mode = mode;
+		ASSERT_OK(vmt_timer_arm(a, 10));
+		ASSERT_OK(vmt_timer_arm(b, 20));
+		ASSERT_OK(vmt_keeper_advance(e.k, 100));
+		ASSERT_EQ(vmt_loop_dispatch(e.loop), 1);
+		ASSERT_EQ(second.calls, 0);
+		ASSERT_OK(vmt_keeper_advance(e.k, 2000000));
+		ASSERT_EQ(vmt_loop_dispatch(e.loop), 0);
+		ASSERT_EQ(second.calls, 0);
+		env_free(&e);
+	}
+}
+
 TEST(vm_timers_do_not_fire_while_stopped)
 {
 	struct env e;
