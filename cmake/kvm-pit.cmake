@@ -14,9 +14,6 @@ set(KVMPIT_OUT ${CMAKE_BINARY_DIR}/kvm-pit)
 add_library(kvmpit_pit STATIC ${KVMPIT_DIR}/pit.c)
 target_include_directories(kvmpit_pit PUBLIC ${KVMPIT_DIR})
 target_link_libraries(kvmpit_pit PUBLIC vmtime_static)
-if(TARGET test-pit)
-  target_link_libraries(test-pit PRIVATE kvmpit_pit)
-endif()
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64" AND VMT_HAVE_LINUX_KVM_H AND VMT_LD
    AND EXISTS ${CMAKE_SOURCE_DIR}/examples/kvm-pit/demo.c AND EXISTS ${CMAKE_SOURCE_DIR}/examples/kvm-pit/main.c)

@@ -27,5 +27,7 @@
 #include "share.h"
 #include "device.h"
 #include "rtc.h"
+#include "pit.h"
+#include "pmtimer.h"
 
 #endif /* VMTIME_VMTIME_H */
