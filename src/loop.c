@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "keeper-internal.h"
+#include "json.h"
 #include "loop-internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -751,43 +752,110 @@ int vmt_loop_run_until(vmt_loop *loop, vmt_ns vm_deadline)
 	return total;
 }
 
+/* One timer as inspect prints it, copied under the lock. */
+struct inspect_rec {
+	vmt_ns deadline, period;
+	uint8_t clock, policy;
+	bool pending;
+	char name[VMT_TIMER_NAME_MAX + 1];
+};
+
+/*
+ * Copies up to @max timers after @mark into @rec and moves @mark past them.
+ * @mark is a timer with no callback, linked into the loop's list, so the walk
+ * survives timers being freed while the lock is dropped; other walkers skip
+ * such markers.
+ */
+static size_t inspect_copy(vmt_loop *loop, struct vmt_timer *mark, struct inspect_rec *rec,
+			   size_t max)
+{
+	struct vmt_timer *t, **pos;
+	size_t n = 0;
+
+	vmti_loop_lock(loop);
+	for (t = mark->all_next; t && n < max; t = t->all_next) {
+		if (!t->fn)
+			continue; /* another inspect's marker */
+		struct inspect_rec *r = &rec[n++];
+
+		r->pending = t->state != VMTI_TIMER_IDLE;
+		r->deadline = t->node.deadline;
+		r->period = t->period;
+		r->clock = t->clock;
+		r->policy = t->policy;
+		snprintf(r->name, sizeof(r->name), "%s", t->name ? t->name : "");
+	}
+	/* Re-link the marker just before @t (at the end when @t is NULL). */
+	*mark->all_pprev = mark->all_next;
+	if (mark->all_next)
+		mark->all_next->all_pprev = mark->all_pprev;
+	if (t) {
+		pos = t->all_pprev;
+	} else {
+		for (pos = mark->all_pprev; *pos; pos = &(*pos)->all_next)
+			;
+	}
+	mark->all_next = *pos;
+	if (*pos)
+		(*pos)->all_pprev = &mark->all_next;
+	*pos = mark;
+	mark->all_pprev = pos;
+	vmti_loop_unlock(loop);
+	return n;
+}
+
+/*
+ * No stdio under the lock: a stream that blocks (a pipe nobody reads) would
+ * stall every thread arming a timer.  The timers are copied a few at a time
+ * under the lock, printed without it; the lock is never held for more than
+ * one chunk, however many timers the loop has.
+ */
 int vmt_loop_inspect(vmt_loop *loop, FILE *out)
 {
-	int n;
+	static const char *const pol[] = { "coalesce", "catchup", "delay" };
+	struct inspect_rec rec[16];
+	struct vmt_timer mark = { 0 };
+	bool first = true;
+	size_t n;
+	int r;
 
 	if (!loop || !out)
 		return -EINVAL;
-	n = fprintf(out, "{\"now\":{");
+	fprintf(out, "{\"now\":{");
 	for (unsigned c = 0; c < VMT_CLOCK_COUNT; c++)
 		fprintf(out, "%s\"%s\":%" PRIu64, c ? "," : "", vmt_clock_name((enum vmt_clock)c),
 			vmt_now(loop->src, (enum vmt_clock)c));
 	fprintf(out, "},\"timers\":[");
 	vmti_loop_lock(loop);
-	for (struct vmt_timer *t = loop->all; t; t = t->all_next) {
-		static const char *const pol[] = { "coalesce", "catchup", "delay" };
-		bool pending = t->state != VMTI_TIMER_IDLE;
-
-		fprintf(out, "%s{\"name\":\"", t == loop->all ? "" : ",");
-		for (const char *p = t->name ? t->name : ""; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				fputc('\\', out);
-			if ((unsigned char)*p < 0x20)
-				fprintf(out, "\\u%04x", *p);
-			else
-				fputc(*p, out);
-		}
-		fprintf(out, "\",\"clock\":\"%s\",\"pending\":%s,\"deadline_ns\":",
-			vmt_clock_name((enum vmt_clock)t->clock), pending ? "true" : "false");
-		if (pending)
-			fprintf(out, "%" PRIu64, t->node.deadline);
-		else
-			fprintf(out, "null");
-		fprintf(out, ",\"period_ns\":%" PRIu64 ",\"policy\":\"%s\"}", t->period,
-			pol[t->policy < 3 ? t->policy : 0]);
-	}
+	mark.all_next = loop->all;
+	if (loop->all)
+		loop->all->all_pprev = &mark.all_next;
+	loop->all = &mark;
+	mark.all_pprev = &loop->all;
 	vmti_loop_unlock(loop);
-	n = fprintf(out, "]}\n");
-	if (n < 0 || fflush(out) != 0)
+	do {
+		n = inspect_copy(loop, &mark, rec, sizeof(rec) / sizeof(rec[0]));
+		for (size_t i = 0; i < n; i++, first = false) {
+			fprintf(out, "%s{\"name\":", first ? "" : ",");
+			vmti_json_cstr(out, rec[i].name);
+			fprintf(out, ",\"clock\":\"%s\",\"pending\":%s,\"deadline_ns\":",
+				vmt_clock_name((enum vmt_clock)rec[i].clock),
+				rec[i].pending ? "true" : "false");
+			if (rec[i].pending)
+				fprintf(out, "%" PRIu64, rec[i].deadline);
+			else
+				fprintf(out, "null");
+			fprintf(out, ",\"period_ns\":%" PRIu64 ",\"policy\":\"%s\"}", rec[i].period,
+				pol[rec[i].policy < 3 ? rec[i].policy : 0]);
+		}
+	} while (n);
+	vmti_loop_lock(loop);
+	*mark.all_pprev = mark.all_next;
+	if (mark.all_next)
+		mark.all_next->all_pprev = mark.all_pprev;
+	vmti_loop_unlock(loop);
+	r = fprintf(out, "]}\n");
+	if (r < 0 || fflush(out) != 0 || ferror(out))
 		return -EIO;
 	return 0;
 }

@@ -570,3 +570,123 @@ TEST(threads_cancel_rearm_and_free_timers_while_the_loop_dispatches)
 	vmt_loop_free(r.loop);
 	vmt_keeper_free(k);
 }
+
+/*
+ * A stream whose writes block, once the timer list has begun, until the test
+ * lets them go: an inspect to a slow pipe or terminal.
+ */
+struct stuck_stream {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char seen[4096];
+	size_t nseen;
+	bool blocked, release, armed;
+	vmt_loop *loop;
+	vmt_timer *t;
+};
+
+static ssize_t stuck_write(void *cookie, const char *buf, size_t n)
+{
+	struct stuck_stream *s = cookie;
+
+	pthread_mutex_lock(&s->mu);
+	if (strstr(s->seen, "\"timers\":[")) {
+		s->blocked = true;
+		pthread_cond_broadcast(&s->cv);
+		while (!s->release)
+			pthread_cond_wait(&s->cv, &s->mu);
+	}
+	for (size_t i = 0; i < n && s->nseen + 1 < sizeof(s->seen); i++)
+		s->seen[s->nseen++] = buf[i];
+	pthread_mutex_unlock(&s->mu);
+	return (ssize_t)n;
+}
+
+static void *inspect_thread(void *arg)
+{
+	struct stuck_stream *s = arg;
+	cookie_io_functions_t io = { .write = stuck_write };
+	FILE *f = fopencookie(s, "w", io);
+
+	if (!f)
+		abort();
+	setvbuf(f, NULL, _IONBF, 0);
+	if (vmt_loop_inspect(s->loop, f) < 0)
+		abort();
+	fclose(f);
+	return NULL;
+}
+
+static void *arm_thread(void *arg)
+{
+	struct stuck_stream *s = arg;
+
+	vmt_timer_arm_in(s->t, VMT_NS_PER_SEC);
+	pthread_mutex_lock(&s->mu);
+	s->armed = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Waits for @flag under s->mu for up to 10 s; returns its value. */
+static bool stuck_wait(struct stuck_stream *s, bool *flag)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	while (!*flag && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
+		;
+	return *flag;
+}
+
+/*
+ * Issue 9 defect 8: vmt_loop_inspect() wrote to its stream under the lock that
+ * arm and cancel take, so a slow stream stalled every vCPU thread arming a
+ * timer.  Block the stream inside the timer list; an arm must still finish,
+ * and a timer freed meanwhile, not printed yet, is left out.
+ */
+TEST(inspect_to_a_blocked_stream_does_not_stall_arming)
+{
+	struct stuck_stream s = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	vmt_keeper *k;
+	pthread_t ins, arm;
+	bool blocked, armed;
+	vmt_timer *more[40];
+	char name[16];
+
+	ASSERT_OK(vmt_keeper_new(NULL, &k));
+	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &s.loop));
+	/* The oldest first: inspect lists the newest first, so more[0] comes last. */
+	for (int i = 0; i < 40; i++) {
+		ASSERT_OK(vmt_timer_new(s.loop, VMT_CLOCK_HOST, count_cb, NULL, &more[i]));
+		snprintf(name, sizeof(name), "t%d", i);
+		ASSERT_OK(vmt_timer_set_name(more[i], name));
+	}
+	ASSERT_OK(vmt_timer_new(s.loop, VMT_CLOCK_HOST, count_cb, NULL, &s.t));
+	ASSERT_OK(vmt_timer_set_name(s.t, "pit"));
+	ASSERT_EQ(pthread_create(&ins, NULL, inspect_thread, &s), 0);
+	pthread_mutex_lock(&s.mu);
+	blocked = stuck_wait(&s, &s.blocked);
+	pthread_mutex_unlock(&s.mu);
+	more[0] = vmt_timer_free(more[0]);
+	ASSERT_EQ(pthread_create(&arm, NULL, arm_thread, &s), 0);
+	pthread_mutex_lock(&s.mu);
+	armed = stuck_wait(&s, &s.armed);
+	/* Let the stream go either way, so a failure does not hang the test. */
+	s.release = true;
+	pthread_cond_broadcast(&s.cv);
+	pthread_mutex_unlock(&s.mu);
+	pthread_join(ins, NULL);
+	pthread_join(arm, NULL);
+	ASSERT_TRUE(blocked);
+	ASSERT_TRUE(armed);
+	ASSERT_TRUE(strstr(s.seen, "\"name\":\"pit\"") != NULL);
+	ASSERT_TRUE(strstr(s.seen, "\"name\":\"t1\"") != NULL);
+	ASSERT_TRUE(strstr(s.seen, "\"name\":\"t39\"") != NULL);
+	ASSERT_TRUE(strstr(s.seen, "\"name\":\"t0\"") == NULL);
+	ASSERT_TRUE(strstr(s.seen, "}]}\n") != NULL);
+	vmt_loop_free(s.loop);
+	vmt_keeper_free(k);
+}

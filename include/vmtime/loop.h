@@ -16,6 +16,12 @@
  *
  * Timers may be armed and cancelled from any thread; callbacks run on the
  * thread that calls vmt_loop_dispatch() (one at a time).
+ *
+ * No user code and no stdio under an internal lock: the loop's lock (taken
+ * by every arm and cancel) is held only for a few list operations.  Timer
+ * callbacks and clock-step notifications run without it, and
+ * vmt_loop_inspect() writes without it, so a callback may call any function
+ * its Context line allows and a blocked stream delays only its writer.
  */
 #ifndef VMTIME_LOOP_H
 #define VMTIME_LOOP_H
@@ -155,7 +161,11 @@ VMT_EXPORT vmt_source *vmt_loop_source(const vmt_loop *loop);
  * @out: the stream
  *
  * Fields: now (per clock), timers: an array of {name, clock, pending,
- * deadline_ns, period_ns, policy}.
+ * deadline_ns, period_ns, policy}; names are JSON-escaped, and any byte of a
+ * name that is not UTF-8 is written as U+FFFD.  Timers are copied a few at a
+ * time under the loop's lock and written without it: a stream that blocks
+ * never stalls arming threads, and the list is not one atomic snapshot (a
+ * timer created or freed meanwhile may or may not appear).
  *
  * Context: any thread.
  * Return: 0, -EINVAL for a NULL argument, -EIO if writing failed.

@@ -8,6 +8,10 @@
  * loop's dispatching thread, with the timer already unlinked, so it may re-arm
  * or free its own timer.
  *
+ * Callbacks run without any vmtime lock held (the library never calls user
+ * code or does stdio under an internal lock): a callback may arm, cancel and
+ * free timers, and take locks that arming threads hold.
+ *
  * Deadlines are absolute times on the timer's clock.  The callback receives
  * how many expirations it covers: more than 1 when a periodic timer missed
  * ticks (the loop was busy, the process was descheduled) and its policy is
@@ -195,7 +199,8 @@ VMT_EXPORT enum vmt_clock vmt_timer_clock(const vmt_timer *t);
  * @t: the timer
  * @name: the name (copied); NULL clears it
  *
- * Context: any thread; not concurrently with vmt_loop_inspect().
+ * Context: any thread, also while vmt_loop_inspect() runs (it copies names
+ * under the loop's lock); not while another thread uses vmt_timer_get_name().
  * Return: 0, -EINVAL for a NULL @t, -ENAMETOOLONG if @name is longer than
  * VMT_TIMER_NAME_MAX bytes, -ENOMEM (the old name is kept).
  */
