@@ -102,7 +102,7 @@ static void timer_cb(vmt_timer *t, uint64_t expirations, void *userdata)
 /* The 16-bit register holding @offset, or NULL if the access does not fit. */
 static uint16_t *reg16(vmt_pmtimer *pm, uint64_t offset, unsigned size)
 {
-	if (offset >= VMT_PMTIMER_PM_TMR || (size != 1 && size != 2) || (size == 2 && offset % 2))
+	if (offset >= VMT_PMTIMER_PM1_CNT + 2 || (size != 1 && size != 2) || (size == 2 && offset % 2))
 		return NULL;
 	switch (offset / 2) {
 	case 0:
