@@ -1120,7 +1120,12 @@ int vmt_snap_reader_open(const char *path, vmt_snap_reader **ret, struct vmt_err
 
 	if (!path || !ret)
 		return vmti_error(err, -EINVAL, "invalid argument");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/*
+	 * O_NONBLOCK: opening a FIFO without a writer (or some devices) blocks
+	 * otherwise, before fstat() can refuse it.  Checking the opened fd, not
+	 * the path, leaves no window for the path to be swapped in between.
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return vmti_error(err, -errno, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0) {
@@ -1131,6 +1136,12 @@ int vmt_snap_reader_open(const char *path, vmt_snap_reader **ret, struct vmt_err
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return vmti_error(err, -EINVAL, "%s: not a regular file", path);
+	}
+	/* Regular files ignore O_NONBLOCK today; clear it so reads stay plain. */
+	if (fcntl(fd, F_SETFL, 0) < 0) {
+		e = -errno;
+		close(fd);
+		return vmti_error(err, e, "%s: %s", path, strerror(-e));
 	}
 	if ((uint64_t)st.st_size > VMT_SNAP_MAX_FILE) {
 		close(fd);

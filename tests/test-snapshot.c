@@ -722,6 +722,63 @@ TEST(reader_arguments)
 	ASSERT_TRUE(vmt_snap_reader_free(NULL) == NULL);
 }
 
+/*
+ * Issue 9 defect 6: open(2) of a FIFO without a writer blocks, so the
+ * regular-file check must not need a blocking open.  The open runs in a
+ * child so the old code fails the test (SIGALRM) instead of hanging it.
+ */
+TEST(reader_open_fifo_is_einval_at_once)
+{
+	char path[300];
+	pid_t pid;
+	int st;
+
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	unlink(path);
+	ASSERT_OK(mkfifo(path, 0600));
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		struct vmt_error e = { 0 };
+		vmt_snap_reader *r = NULL;
+		int ret;
+
+		alarm(20); /* far above any scheduling delay; the fix returns at once */
+		ret = vmt_snap_reader_open(path, &r, &e);
+		_exit(ret == -EINVAL && r == NULL && strstr(e.msg, "not a regular file") ? 0 : 1);
+	}
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	unlink(path);
+	if (WIFSIGNALED(st))
+		VMT_FAIL("vmt_snap_reader_open(FIFO) blocked (signal %d)", WTERMSIG(st));
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(WEXITSTATUS(st), 0);
+}
+
+/* A regular file still opens: the non-blocking open does not leak into the reads. */
+TEST(reader_open_regular_file_after_nonblocking_open)
+{
+	char path[300];
+	struct vmt_error e = { 0 };
+	vmt_snap_writer *w = sample_writer();
+	vmt_snap_reader *r = NULL;
+
+	ASSERT_TRUE(w != NULL);
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/regular.snap", tmpdir);
+	ASSERT_OK(vmt_snap_writer_save(w, path, &e));
+	vmt_snap_writer_free(w);
+	ASSERT_OK(vmt_snap_reader_open(path, &r, &e));
+	check_sample(r);
+	r = vmt_snap_reader_free(r);
+	/* A directory and a character device are refused the same way. */
+	ASSERT_ERR(vmt_snap_reader_open(tmpdir, &r, &e), -EINVAL);
+	ASSERT_ERR(vmt_snap_reader_open("/dev/null", &r, &e), -EINVAL);
+	ASSERT_TRUE(r == NULL);
+	unlink(path);
+}
+
 TEST(reader_every_truncation_and_bit_flip)
 {
 	/* Every proper prefix is -ENODATA; every single-bit flip is an error. */
