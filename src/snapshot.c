@@ -25,6 +25,7 @@
 #include "array.h"
 #include "crc32c.h"
 #include "internal.h"
+#include "json.h"
 
 #define SNAP_MAGIC "\x89VMT\r\n\x1a\n"
 #define SNAP_MAGIC_LEN 8
@@ -591,6 +592,26 @@ static int sw_end_section(vmt_snap_writer *w)
 	return 0;
 }
 
+/*
+ * A unit name as docs/snapshot-format.md allows it: no control character
+ * (C0 or DEL) and well-formed UTF-8.  On failure *@bad (if not NULL) gets
+ * the offset of the first bad byte and the function returns false.
+ */
+static bool name_ok(const uint8_t *name, size_t n, size_t *bad)
+{
+	size_t i = vmti_utf8_check(name, n);
+
+	for (size_t k = 0; k < i; k++) {
+		if (name[k] < 0x20 || name[k] == 0x7f) {
+			i = k;
+			break;
+		}
+	}
+	if (bad)
+		*bad = i;
+	return i == n;
+}
+
 static int check_name(const char *name, size_t *len)
 {
 	size_t n;
@@ -602,9 +623,8 @@ static int check_name(const char *name, size_t *len)
 		return -EINVAL;
 	if (n > VMT_SNAP_NAME_MAX)
 		return -ENAMETOOLONG;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-			return -EINVAL;
+	if (!name_ok((const uint8_t *)name, n, NULL))
+		return -EINVAL;
 	*len = n;
 	return 0;
 }
@@ -1039,11 +1059,13 @@ static int parse(vmt_snap_reader *r, struct vmt_error *err)
 		if (crc != get32(h + SECT_HEADER_LEN + nl + plen))
 			return vmti_error(err, -EBADMSG, "section %u%s at offset %zu: CRC mismatch", i,
 					  nm, pos + SECT_HEADER_LEN + nl + (size_t)plen);
-		for (size_t k = 0; k < nl; k++)
-			if (h[SECT_HEADER_LEN + k] < 0x20 || h[SECT_HEADER_LEN + k] == 0x7f)
-				return vmti_error(err, -EBADMSG,
-						  "section %u at offset %zu: control character in the unit name",
-						  i, pos + SECT_HEADER_LEN + k);
+		if (!name_ok(h + SECT_HEADER_LEN, nl, &bad))
+			return vmti_error(err, -EBADMSG,
+					  "section %u at offset %zu: %s in the unit name", i,
+					  pos + SECT_HEADER_LEN + bad,
+					  h[SECT_HEADER_LEN + bad] < 0x20 || h[SECT_HEADER_LEN + bad] == 0x7f
+						  ? "control character"
+						  : "byte that is not valid UTF-8");
 		s.payload = pos + SECT_HEADER_LEN + nl;
 		s.len = plen;
 		ret = fields_validate(d + s.payload, plen, 0, 0, &bad, &why);

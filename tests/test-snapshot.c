@@ -21,6 +21,7 @@
 #include <vmtime/snapshot.h>
 
 #include "crc32c.h"
+#include "json.h"
 #include "tests.h"
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -776,6 +777,153 @@ TEST(reader_open_regular_file_after_nonblocking_open)
 	ASSERT_ERR(vmt_snap_reader_open(tmpdir, &r, &e), -EINVAL);
 	ASSERT_ERR(vmt_snap_reader_open("/dev/null", &r, &e), -EINVAL);
 	ASSERT_TRUE(r == NULL);
+	unlink(path);
+}
+
+static int check_one_name(const char *name)
+{
+	static struct raw f;
+	struct vmt_error e = { 0 };
+
+	raw_header(&f, 1, 0, 32, 1);
+	raw_section(&f, name, 1, NULL, 0);
+	raw_trailer(&f);
+	return check_buf(f.p, f.len, &e);
+}
+
+/*
+ * Issue 9 defect 7: unit names are UTF-8 (docs/snapshot-format.md) but the
+ * reader took any byte >= 0x80.  Each malformed form is -EBADMSG, with a
+ * message giving the offset of the first bad byte.
+ */
+TEST(reader_rejects_names_that_are_not_utf8)
+{
+	static const char *const bad[] = {
+		"a\x80",	     /* stray continuation byte */
+		"\xc0\x80",	     /* overlong NUL */
+		"\xc1\xbf",	     /* overlong 0x7f */
+		"\xe0\x9f\xbf",	     /* overlong U+07FF */
+		"\xf0\x8f\xbf\xbf",  /* overlong U+FFFF */
+		"\xed\xa0\x80",	     /* surrogate U+D800 */
+		"\xed\xbf\xbf",	     /* surrogate U+DFFF */
+		"\xf4\x90\x80\x80",  /* U+110000 */
+		"\xf5\x80\x80\x80",  /* never a lead byte */
+		"\xff",		     /* never a lead byte */
+		"ab\xe2\x82",	     /* truncated by the end of the name */
+		"\xe2\x82x",	     /* truncated by an ASCII byte */
+		"\xc3",		     /* truncated 2-byte form */
+	};
+	static const char *const good[] = {
+		"caf\xc3\xa9",	      /* U+00E9 */
+		"\xe2\x82\xac",	      /* U+20AC */
+		"\xed\x9f\xbf",	      /* U+D7FF, just below the surrogates */
+		"\xee\x80\x80",	      /* U+E000, just above them */
+		"\xf0\x9f\x98\x80",   /* U+1F600 */
+		"\xf4\x8f\xbf\xbf",   /* U+10FFFF */
+		"\xc2\x80",	      /* U+0080, the smallest 2-byte form */
+	};
+	static struct raw f;
+	struct vmt_error e = { 0 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = check_one_name(bad[i]);
+
+		if (r != -EBADMSG)
+			VMT_FAIL("bad name %zu: expected -EBADMSG, got %d", i, r);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ASSERT_OK(check_one_name(good[i]));
+	raw_header(&f, 1, 0, 32, 1);
+	raw_section(&f, "rt\xc3\x28", 1, NULL, 0);
+	raw_trailer(&f);
+	ASSERT_ERR(check_buf(f.p, f.len, &e), -EBADMSG);
+	/* The section header is at 32, the name at 56: the bad byte at 58. */
+	ASSERT_TRUE(strstr(e.msg, "UTF-8") != NULL);
+	ASSERT_TRUE(strstr(e.msg, "offset 58") != NULL);
+}
+
+/* The writer refuses what the reader would refuse. */
+TEST(writer_rejects_names_that_are_not_utf8)
+{
+	vmt_snap_writer *w = NULL;
+	vmt_fields_writer *fw, *alone = NULL;
+	void *buf;
+	size_t len;
+	struct vmt_error e = { 0 };
+
+	ASSERT_OK(vmt_snap_writer_new(&w));
+	ASSERT_OK(vmt_fields_writer_new(&alone));
+	ASSERT_ERR(vmt_snap_writer_section(w, "a\x80", 1, &fw), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_section(w, "\xed\xa0\x80", 1, &fw), -EINVAL);
+	ASSERT_ERR(vmt_snap_writer_add(w, "\xc0\x80", 1, alone), -EINVAL);
+	vmt_fields_writer_free(alone);
+	ASSERT_OK(vmt_snap_writer_section(w, "caf\xc3\xa9", 1, &fw));
+	ASSERT_OK(save_copy(w, &buf, &len, &e));
+	ASSERT_OK(check_buf(buf, len, &e));
+	free(buf);
+	vmt_snap_writer_free(w);
+}
+
+/* Every escape of the one JSON string writer, and U+FFFD for each bad byte. */
+TEST(json_str_escapes_and_replaces_invalid_utf8)
+{
+	static const char in[] = "a\"b\\c\n\t\r\b\f\x01\x7f caf\xc3\xa9 \xe2\x82\xac "
+				 "\xff\xc0\x80\xed\xa0\x80 \xe2\x82";
+	static const char want[] = "\"a\\\"b\\\\c\\n\\t\\r\\b\\f\\u0001\\u007f caf\xc3\xa9 "
+				   "\xe2\x82\xac \\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd "
+				   "\\ufffd\\ufffd\"";
+	char *out = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&out, &n);
+
+	ASSERT_TRUE(f != NULL);
+	vmti_json_str(f, in, sizeof(in) - 1);
+	fputc(' ', f);
+	vmti_json_cstr(f, NULL);
+	fputc(' ', f);
+	vmti_json_str(f, "a\0b", 3);
+	ASSERT_EQ(fclose(f), 0);
+	ASSERT_EQ(vmti_utf8_check(out, n), n);
+	ASSERT_TRUE(n > sizeof(want) - 1);
+	out[sizeof(want) - 1] = 0;
+	ASSERT_STREQ(out, want);
+	ASSERT_STREQ(out + sizeof(want), "null \"a\\u0000b\"");
+	free(out);
+}
+
+/*
+ * Issue 9 defect 7: `vmtime snapshot show` printed a string field's bytes
+ * as they were, so a snapshot could make it print invalid UTF-8 (invalid
+ * JSON).  Its whole output must be UTF-8 with the bad bytes escaped.
+ */
+TEST(tool_show_prints_valid_utf8_json)
+{
+	static char out[1 << 16];
+	char path[300], cmd[700];
+	struct vmt_error e = { 0 };
+	vmt_snap_writer *w = NULL;
+	vmt_fields_writer *fw;
+	size_t n;
+	FILE *p;
+
+	if (access(VMT_BINARY_DIR "/vmtime", X_OK) != 0)
+		SKIP("the vmtime tool is not built");
+	make_tmpdir();
+	snprintf(path, sizeof(path), "%s/show.snap", tmpdir);
+	ASSERT_OK(vmt_snap_writer_new(&w));
+	ASSERT_OK(vmt_snap_writer_section(w, "caf\xc3\xa9", 1, &fw));
+	ASSERT_OK(vmt_fields_put_str(fw, 1, "\xff\xfe\"\x01"));
+	ASSERT_OK(vmt_snap_writer_save(w, path, &e));
+	vmt_snap_writer_free(w);
+	snprintf(cmd, sizeof(cmd), "%s/vmtime snapshot show %s", VMT_BINARY_DIR, path);
+	p = popen(cmd, "r");
+	ASSERT_TRUE(p != NULL);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	ASSERT_EQ(pclose(p), 0);
+	out[n] = 0;
+	ASSERT_EQ(vmti_utf8_check(out, n), n);
+	ASSERT_TRUE(strstr(out, "\"name\": \"caf\xc3\xa9\"") != NULL);
+	ASSERT_TRUE(strstr(out, "\"value\": \"\\ufffd\\ufffd\\\"\\u0001\"") != NULL);
 	unlink(path);
 }
 

@@ -382,9 +382,9 @@ VMT_EXPORT vmt_snap_writer *vmt_snap_writer_free(vmt_snap_writer *w);
 /**
  * vmt_snap_writer_section() - start the next section and get its fields writer.
  * @w: the snapshot writer.
- * @unit_name: the unit's name: 1 to VMT_SNAP_NAME_MAX bytes, no control
- *	characters.  Names are not required to be unique here (the units
- *	engine checks that on restore).
+ * @unit_name: the unit's name: 1 to VMT_SNAP_NAME_MAX bytes of well-formed
+ *	UTF-8 without control characters.  Names are not required to be
+ *	unique here (the units engine checks that on restore).
  * @payload_version: the version of the unit's payload layout, stored as is.
  * @fw: receives the section's fields writer, owned by @w and valid until the
  *	next vmt_snap_writer_section(), vmt_snap_writer_add(), discard or save.
@@ -393,8 +393,8 @@ VMT_EXPORT vmt_snap_writer *vmt_snap_writer_free(vmt_snap_writer *w);
  * section (its groups must be closed).
  *
  * Context: the thread using @w.
- * Return: 0, -EINVAL for a NULL argument or a name with a control character,
- * or if the previous section still has a group open (sticky: the snapshot
+ * Return: 0, -EINVAL for a NULL argument or a name with a control character
+ * or that is not well-formed UTF-8, or if the previous section still has a group open (sticky: the snapshot
  * can no longer be saved), -ENAMETOOLONG for a name longer than
  * VMT_SNAP_NAME_MAX (or empty: -EINVAL), -E2BIG past VMT_SNAP_MAX_SECTIONS
  * sections, -EBUSY after a save, -ENOMEM, or an earlier sticky error of this
@@ -503,7 +503,8 @@ struct vmt_snap_section {
  * Return: 0, -EINVAL for a NULL @path or @ret or a path that is not a
  * regular file, the negative errno of open(2), fstat(2) or read(2) (-ENOENT,
  * -EACCES, ...), -ENODATA if the file is truncated,
- * -EBADMSG if it is corrupt (bad magic, bad CRC, malformed field, trailing
+ * -EBADMSG if it is corrupt (bad magic, bad CRC, malformed field, a unit
+ * name that is not well-formed UTF-8 or has a control character, trailing
  * bytes), -EPROTONOSUPPORT for an unknown major format version, -E2BIG for a
  * count or length over a limit, -ENOMEM.
  */
