@@ -1,5 +1,5 @@
 # The KVM example (examples/kvm-pit): a test guest assembled from source at
-# build time, the mini VMM with its userspace PIT on vmtime, and the KVM demo
+# build time, the mini VMM with the library's PIT (vmtime/pit.h), and the KVM demo
 # linked into the vmtime tool.  Built on x86-64 Linux with <linux/kvm.h>;
 # elsewhere the tool keeps only the simulated demo.
 
@@ -10,10 +10,6 @@ find_program(VMT_LD ld)
 set(KVMPIT_DIR ${CMAKE_SOURCE_DIR}/examples/kvm-pit)
 set(KVMPIT_OUT ${CMAKE_BINARY_DIR}/kvm-pit)
 
-# The PIT alone is portable; tests/test-pit.c drives it without KVM.
-add_library(kvmpit_pit STATIC ${KVMPIT_DIR}/pit.c)
-target_include_directories(kvmpit_pit PUBLIC ${KVMPIT_DIR})
-target_link_libraries(kvmpit_pit PUBLIC vmtime_static)
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64" AND VMT_HAVE_LINUX_KVM_H AND VMT_LD
    AND EXISTS ${CMAKE_SOURCE_DIR}/examples/kvm-pit/demo.c AND EXISTS ${CMAKE_SOURCE_DIR}/examples/kvm-pit/main.c)
@@ -35,7 +31,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64" AND VMT_HAVE_LINUX_KVM_H AND VM
   # The VMM and the demo.
   add_library(kvmpit STATIC ${KVMPIT_DIR}/vmm.c ${KVMPIT_DIR}/demo.c ${KVMPIT_OUT}/guest-bin.c)
   target_include_directories(kvmpit PUBLIC ${KVMPIT_DIR})
-  target_link_libraries(kvmpit PUBLIC kvmpit_pit vmtime_static Threads::Threads m)
+  target_link_libraries(kvmpit PUBLIC vmtime_static Threads::Threads m)
 
   add_executable(kvm-pit-demo ${KVMPIT_DIR}/main.c)
   target_link_libraries(kvm-pit-demo PRIVATE kvmpit)

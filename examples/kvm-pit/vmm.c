@@ -19,6 +19,9 @@
 #include "guest-abi.h"
 #include "vmm.h"
 
+/* The PIT's ports: 0x40-0x43 and 0x61 (offset VMT_PIT_PORT61). */
+#define PIT_PORT_BASE 0x40
+
 extern const unsigned char kvmpit_guest_bin[];
 extern const size_t kvmpit_guest_bin_len;
 
@@ -50,7 +53,7 @@ struct vmm {
 	size_t run_size;
 	uint8_t *mem;
 	size_t mem_size;
-	struct pit *pit;
+	vmt_pit *pit;
 
 	pthread_t thread;
 	int thread_started;
@@ -132,11 +135,17 @@ static void handle_io(struct vmm *vm)
 	uint32_t v;
 
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
-		if (port >= PIT_PORT_BASE && port <= PIT_PORT_CONTROL && run->io.size == 1) {
+		if ((port >= PIT_PORT_BASE && port <= PIT_PORT_BASE + VMT_PIT_CONTROL) ||
+		    port == PIT_PORT_BASE + VMT_PIT_PORT61) {
+			uint64_t val = 0xff;
+
+			/* Other sizes: the PIT refuses them and the bus floats. */
 			if (out)
-				pit_write(vm->pit, port, *data);
+				vmt_pit_write(vm->pit, port - PIT_PORT_BASE, run->io.size, *data);
+			else if (vmt_pit_read(vm->pit, port - PIT_PORT_BASE, run->io.size, &val) < 0)
+				memset(data, 0xff, run->io.size);
 			else
-				pit_read(vm->pit, port, data);
+				*data = (uint8_t)val;
 		} else if (out && run->io.size == 4 && port >= GUEST_PORT_TICKS &&
 			   port <= GUEST_PORT_BAD) {
 			memcpy(&v, data, sizeof(v));
@@ -261,21 +270,16 @@ static void vcpu_pause(struct vmm *vm)
 }
 
 /* An edge on IRQ0: the status of the raise tells whether the PIC took it. */
-static int raise_irq0(void *opaque)
+/* The PIT's line 0: an edge is level 1 then level 0 (vmtime/device.h). */
+static int drive_irq(void *opaque, unsigned line, int level)
 {
 	struct vmm *vm = opaque;
-	struct kvm_irq_level irq = { .irq = 0, .level = 1 };
-	int delivered;
+	struct kvm_irq_level irq = { .irq = line, .level = (uint32_t)level };
 
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE_STATUS, &irq) < 0)
 		return -errno;
 	/* irq and status share a union: status > 0 means delivered. */
-	delivered = irq.status > 0;
-	irq.irq = 0;
-	irq.level = 0;
-	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		return -errno;
-	return delivered;
+	return irq.status > 0;
 }
 
 int vmm_probe(char *why, size_t len)
@@ -357,7 +361,7 @@ static void load_guest(struct vmm *vm)
 int vmm_new(const struct vmm_config *cfg, struct vmm **ret, struct vmt_error *err)
 {
 	struct kvm_userspace_memory_region region;
-	struct pit_config pc;
+	struct vmt_pit_config pc;
 	struct vmm *vm;
 	int r;
 
@@ -428,11 +432,13 @@ int vmm_new(const struct vmm_config *cfg, struct vmm **ret, struct vmt_error *er
 		fail(err, r, "setting the boot registers: %s", strerror(-r));
 		goto out;
 	}
-	pc.loop = cfg->loop;
-	pc.irq = raise_irq0;
-	pc.irq_opaque = vm;
-	pc.policy = cfg->policy;
-	r = pit_new(&pc, &vm->pit);
+	vmt_pit_config_init(&pc);
+	pc.dev.irq = drive_irq;
+	pc.dev.irq_opaque = vm;
+	pc.dev.ticks = cfg->policy;
+	/* Like the example's own PIT did: a refused tick is retried 50 us later. */
+	pc.retry_ns = 50 * 1000;
+	r = vmt_pit_new(cfg->loop, &pc, &vm->pit);
 	if (r < 0) {
 		fail(err, r, "creating the PIT: %s", strerror(-r));
 		goto out;
@@ -470,7 +476,7 @@ struct vmm *vmm_free(struct vmm *vm)
 		pthread_join(vm->thread, NULL);
 	}
 	/* The PIT's IRQ callback uses vm_fd: it goes before the fd does. */
-	pit_free(vm->pit);
+	vmt_pit_free(vm->pit);
 	if (vm->run != MAP_FAILED)
 		munmap(vm->run, vm->run_size);
 	if (vm->mem != MAP_FAILED)
@@ -512,13 +518,16 @@ int vmm_last_report(struct vmm *vm, struct guest_state *st)
 int vmm_irq_idle(struct vmm *vm)
 {
 	struct kvm_irqchip chip;
+	struct vmt_dev_stats st;
 	int r;
 
 	if (!vm)
 		return -EINVAL;
-	r = pit_irq_idle(vm->pit);
-	if (r <= 0)
+	r = vmt_pit_get_stats(vm->pit, &st);
+	if (r < 0)
 		return r;
+	if (st.backlog || st.due)
+		return 0;
 	memset(&chip, 0, sizeof(chip));
 	chip.chip_id = KVM_IRQCHIP_PIC_MASTER;
 	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
@@ -529,13 +538,16 @@ int vmm_irq_idle(struct vmm *vm)
 long long vmm_ticks_owed(struct vmm *vm)
 {
 	struct kvm_irqchip chip;
+	struct vmt_dev_stats st;
 	long long owed;
 
 	if (!vm)
 		return -EINVAL;
-	owed = pit_ticks_owed(vm->pit);
+	owed = vmt_pit_get_stats(vm->pit, &st);
 	if (owed < 0)
 		return owed;
+	/* One reading under the PIT's lock: a tick is in backlog or due, never both. */
+	owed = (long long)(st.backlog + st.due);
 	memset(&chip, 0, sizeof(chip));
 	chip.chip_id = KVM_IRQCHIP_PIC_MASTER;
 	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
@@ -543,7 +555,7 @@ long long vmm_ticks_owed(struct vmm *vm)
 	return owed + (chip.chip.pic.irr & 1);
 }
 
-struct pit *vmm_pit(struct vmm *vm)
+vmt_pit *vmm_pit(struct vmm *vm)
 {
 	return vm ? vm->pit : NULL;
 }
@@ -577,27 +589,6 @@ uint32_t guest_expected_csum(uint32_t ticks)
 }
 
 /* Units. */
-
-static int pit_unit_save(void *ud, vmt_fields_writer *w, struct vmt_error *err)
-{
-	int r = pit_save(((struct vmm *)ud)->pit, w);
-
-	return r < 0 ? fail(err, r, "pit: save: %s", strerror(-r)) : 0;
-}
-
-static int pit_unit_restore(void *ud, vmt_fields_reader *rd, uint32_t version,
-			    struct vmt_error *err)
-{
-	int r = pit_restore(((struct vmm *)ud)->pit, rd, version);
-
-	return r < 0 ? fail(err, r, "pit: restore (version %u): %s", version, strerror(-r)) : 0;
-}
-
-static int pit_unit_reset(void *ud, struct vmt_error *err)
-{
-	(void)err;
-	return pit_reset(((struct vmm *)ud)->pit);
-}
 
 static int ram_save(void *ud, vmt_fields_writer *w, struct vmt_error *err)
 {
@@ -752,12 +743,6 @@ static int vcpu_unit_reset(void *ud, struct vmt_error *err)
 
 int vmm_add_units(struct vmm *vm, vmt_units *units)
 {
-	static const struct vmt_unit_ops pit_ops = {
-		.save = pit_unit_save,
-		.save_version = PIT_SAVE_VERSION,
-		.restore = pit_unit_restore,
-		.reset = pit_unit_reset,
-	};
 	static const struct vmt_unit_ops ram_ops = {
 		.save = ram_save,
 		.save_version = 1,
@@ -785,13 +770,12 @@ int vmm_add_units(struct vmm *vm, vmt_units *units)
 	r = vmt_units_find(units, "vmtime", &clock);
 	if (r < 0)
 		return r;
-	if ((r = vmt_units_add(units, "pit", &pit_ops, vm, &pit)) < 0 ||
+	if ((r = vmt_pit_add_unit(vm->pit, units, &pit)) < 0 ||
 	    (r = vmt_units_add(units, "ram", &ram_ops, vm, &ram)) < 0 ||
 	    (r = vmt_units_add(units, "irqchip", &irqchip_ops, vm, &chip)) < 0 ||
 	    (r = vmt_units_add(units, "vcpu", &vcpu_ops, vm, &vcpu)) < 0)
 		return r;
-	if ((r = vmt_unit_depends_on(pit, clock)) < 0 ||
-	    (r = vmt_unit_depends_on(ram, clock)) < 0 ||
+	if ((r = vmt_unit_depends_on(ram, clock)) < 0 ||
 	    (r = vmt_unit_depends_on(chip, clock)) < 0 ||
 	    (r = vmt_unit_depends_on(vcpu, clock)) < 0 ||
 	    (r = vmt_unit_depends_on(vcpu, pit)) < 0 ||

@@ -4,14 +4,15 @@
  *
  * One vCPU in its own thread, guest RAM, KVM's in-kernel PIC/IOAPIC/LAPIC
  * (KVM_CREATE_IRQCHIP) but no in-kernel PIT: ports 0x40-0x43 exit to
- * userspace and are served by pit.c on the VM clock of a vmtime keeper.
+ * userspace and are served by the library's PIT (vmtime/pit.h) on the VM
+ * clock of a vmtime keeper.
  *
  * The VM is driven through vmtime units, registered by vmm_add_units():
  *
  *   unit     depends on                 start/stop            save/restore
  *   -------  -------------------------  --------------------  ------------------------------
  *   vmtime   (the keeper's clock)       run/freeze VM time     VM time
- *   pit      vmtime                     -                      registers, ptimers, IRQ timer
+ *   pit      vmtime                     -                      registers, IRQ0 grid, owed ticks
  *   ram      vmtime                     -                      guest memory
  *   irqchip  vmtime                     -                      KVM_GET/SET_IRQCHIP (2 PICs, IOAPIC)
  *   vcpu     vmtime, pit, ram, irqchip  run/kick out of KVM_RUN  regs, sregs, FPU, LAPIC, events, MP state
@@ -30,19 +31,19 @@
 #include <vmtime/timer.h>
 #include <vmtime/units.h>
 
-#include "pit.h"
+#include <vmtime/pit.h>
 
 struct vmm;
 
 /**
  * struct vmm_config - how to build a VM.
  * @loop: the loop running the PIT's timers (on its own thread)
- * @policy: the PIT's missed-tick policy
+ * @policy: the policy of the PIT's IRQ0 ticks
  * @mem_size: guest RAM in bytes (a multiple of 4096, at least 1 MiB)
  */
 struct vmm_config {
 	vmt_loop *loop;
-	enum vmt_missed policy;
+	enum vmt_tick_policy policy;
 	size_t mem_size;
 };
 
@@ -126,7 +127,7 @@ int vmm_last_report(struct vmm *vm, struct guest_state *st);
  * vmm_irq_idle() - whether no timer interrupt is in flight.
  * @vm: the VM
  *
- * Return: 1 if the PIT owes no tick (pit_irq_idle()) and the master PIC has
+ * Return: 1 if the PIT owes no tick (no backlog, none due) and the master PIC has
  * IRQ0 neither requested nor in service, 0 otherwise, a negative errno if
  * the PIC state could not be read.
  */
@@ -136,7 +137,8 @@ int vmm_irq_idle(struct vmm *vm);
  * vmm_ticks_owed() - timer interrupts due to the guest but not yet taken.
  * @vm: the VM
  *
- * pit_ticks_owed() plus IRQ0 requested in the master PIC.  Exact
+ * The PIT's backlog and due ticks (struct vmt_dev_stats, read together
+ * under the PIT's lock) plus IRQ0 requested in the master PIC.  Exact
  * while the VM is stopped; a tick in service (taken, handler not finished)
  * is not counted, so the value may be one short.
  *
@@ -151,7 +153,7 @@ long long vmm_ticks_owed(struct vmm *vm);
  *
  * Return: the PIT, NULL for a NULL @vm.
  */
-struct pit *vmm_pit(struct vmm *vm);
+vmt_pit *vmm_pit(struct vmm *vm);
 
 /**
  * vmm_error() - why the vCPU stopped on its own, if it did.
