@@ -22,7 +22,7 @@ add_test(NAME snapshot-tool-check-valid
 add_test(NAME snapshot-tool-check-damaged
   COMMAND vmtime_tool snapshot check ${CMAKE_SOURCE_DIR}/tests/golden/bad-section-crc.snap)
 add_test(NAME snapshot-tool-show
-  COMMAND vmtime_tool snapshot show ${CMAKE_SOURCE_DIR}/tests/golden/valid.snap)
+  COMMAND vmtime_tool snapshot show --json ${CMAKE_SOURCE_DIR}/tests/golden/valid.snap)
 set_tests_properties(snapshot-tool-check-valid snapshot-tool-check-damaged snapshot-tool-show
   PROPERTIES LABELS single)
 set_tests_properties(snapshot-tool-check-damaged PROPERTIES WILL_FAIL TRUE)

@@ -124,19 +124,23 @@ static int simulated_demo(double scale, bool json, const char *listen)
 	int fails = 0;
 
 	s.tty = isatty(2) && !json;
-	if (vmt_keeper_new(NULL, &s.k) < 0 || vmt_loop_new(vmt_keeper_source(s.k), &s.loop) < 0) {
-		fprintf(stderr, "vmtime demo: cannot create the clock\n");
-		return 1;
+	int r = vmt_keeper_new(NULL, &s.k);
+
+	if (r < 0)
+		return cli_error(CLI_IO, "demo", r, "cannot create the clock");
+	r = vmt_loop_new(vmt_keeper_source(s.k), &s.loop);
+	if (r < 0) {
+		vmt_keeper_free(s.k);
+		return cli_error(CLI_IO, "demo", r, "cannot create the loop");
 	}
 	s.src = vmt_keeper_source(s.k);
 	if (listen) {
-		int r = vmt_keeper_listen(s.k, listen, VMT_LISTEN_THREAD, &s.listener);
+		r = vmt_keeper_listen(s.k, listen, VMT_LISTEN_THREAD, &s.listener);
 
 		if (r < 0) {
-			fprintf(stderr, "vmtime demo: cannot listen on %s: %s\n", listen, strerror(-r));
 			vmt_loop_free(s.loop);
 			vmt_keeper_free(s.k);
-			return 1;
+			return cli_error(CLI_IO, "demo", r, "cannot listen on %s", listen);
 		}
 	}
 	s.host0 = vmt_now(s.src, VMT_CLOCK_HOST);
@@ -205,39 +209,65 @@ static int simulated_demo(double scale, bool json, const char *listen)
 	return fails ? 1 : 0;
 }
 
+bool cmd_demo_help(FILE *f, const char *sub)
+{
+	if (sub)
+		return false;
+	fprintf(f, "usage: vmtime demo [--duration-scale X] [--json] [--snapshot PATH]\n"
+		   "                   [--listen PATH] [--simulated]\n\n"
+		   "Run a VM whose timer device runs on the VM clock: run, pause, resume (and,\n"
+		   "with KVM, snapshot, restore and a stalled timer thread), print a table per\n"
+		   "phase and check that the pause added no VM time and no tick was lost.\n"
+		   "Where /dev/kvm is missing it says so and runs the simulated guest.\n\n"
+		   "options:\n"
+		   "  --duration-scale X  multiply every phase's duration by X, in (0, 100]\n"
+		   "                      (default 1: the simulated guest's phases last 1 s each)\n"
+		   "  --json              print the table as one JSON object (default: text)\n"
+		   "  --snapshot PATH     KVM guest: keep the snapshot at PATH (default: a\n"
+		   "                      temporary file, removed); the simulated guest saves none\n"
+		   "  --listen PATH       serve the demo's clock on the unix socket PATH for\n"
+		   "                      `vmtime inspect --connect PATH` (default: none)\n"
+		   "  --simulated         run the simulated guest even where KVM works\n"
+		   "  -h, --help          show this help\n\n"
+		   "exit status: 0 every check passed, 1 a check failed, 2 usage error, 3 the\n"
+		   "clock, the socket or the snapshot file could not be set up\n");
+	return true;
+}
+
 int cmd_demo(int argc, char **argv)
 {
-	const char *snapshot = NULL, *listen = NULL;
+	const char *snapshot = NULL, *listen = NULL, *scale_arg = NULL;
 	bool json = false, simulated = false;
 	double scale = 1.0;
 	char *end;
+	int r;
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
+		if (cli_is_help(argv[i])) {
+			cmd_demo_help(stdout, NULL);
+			return CLI_OK;
+		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
 		} else if (!strcmp(argv[i], "--simulated")) {
 			simulated = true;
-		} else if (!strcmp(argv[i], "--duration-scale") && i + 1 < argc) {
-			scale = strtod(argv[++i], &end);
-			if (*end || !(scale > 0) || scale > 100) {
-				fprintf(stderr, "vmtime demo: --duration-scale must be in (0, 100]\n");
-				return 2;
-			}
-		} else if (!strcmp(argv[i], "--snapshot") && i + 1 < argc) {
-			snapshot = argv[++i];
-		} else if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
-			listen = argv[++i];
+		} else if ((r = cli_opt_value("demo", argc, argv, &i, "--duration-scale",
+					      &scale_arg)) != 0) {
+			if (r < 0)
+				return CLI_USAGE;
+			scale = strtod(scale_arg, &end);
+			if (end == scale_arg || *end || !(scale > 0) || scale > 100)
+				return cli_usage("demo", "--duration-scale must be in (0, 100], not '%s'",
+						 scale_arg);
+		} else if ((r = cli_opt_value("demo", argc, argv, &i, "--snapshot", &snapshot)) != 0 ||
+			   (r = cli_opt_value("demo", argc, argv, &i, "--listen", &listen)) != 0) {
+			if (r < 0)
+				return CLI_USAGE;
 		} else {
-			bool help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
-
-			fprintf(help ? stdout : stderr,
-				"usage: vmtime demo [--duration-scale X] [--json] "
-				"[--snapshot PATH] [--listen PATH] [--simulated]\n");
-			return help ? 0 : 2;
+			return cli_usage("demo", "unexpected argument '%s'", argv[i]);
 		}
 	}
 	if (simulated && snapshot)
-		fprintf(stderr, "vmtime demo: the simulated guest saves no snapshot; "
+		fprintf(stderr, "vmtime: demo: the simulated guest saves no snapshot; "
 				"--snapshot is ignored\n");
 #ifdef VMT_HAVE_KVM_DEMO
 	if (!simulated) {
@@ -251,13 +281,14 @@ int cmd_demo(int argc, char **argv)
 		};
 		int r = kvm_demo_run(&o);
 
+		/* The KVM demo's 2 is "an error", not a usage error here. */
 		if (r != KVM_DEMO_UNAVAILABLE)
-			return r;
-		fprintf(stderr, "vmtime demo: running the simulated guest instead\n");
+			return r == 2 ? CLI_IO : r;
+		fprintf(stderr, "vmtime: demo: running the simulated guest instead\n");
 	}
 #else
 	if (!simulated)
-		fprintf(stderr, "vmtime demo: built without KVM support; running the simulated "
+		fprintf(stderr, "vmtime: demo: built without KVM support; running the simulated "
 				"guest\n");
 	(void)snapshot;
 #endif
