@@ -199,11 +199,8 @@ static bool js_list(struct js *j, char close, bool object)
 	if (++j->depth > 64)
 		return false;
 	js_ws(j);
-	if (*j->p == close) {
-		j->p++;
-		j->depth--;
-		return true;
-	}
+	if (*j->p == close)
+		goto done;
 	for (;;) {
 		if (object) {
 			js_ws(j);
@@ -216,14 +213,15 @@ static bool js_list(struct js *j, char close, bool object)
 		if (!js_value(j))
 			return false;
 		js_ws(j);
-		if (*j->p == close) {
-			j->p++;
-			j->depth--;
-			return true;
-		}
+		if (*j->p == close)
+			goto done;
 		if (*j->p++ != ',')
 			return false;
 	}
+done:
+	j->p++;
+	j->depth--;
+	return true;
 }
 
 static bool js_value(struct js *j)
