@@ -10,11 +10,11 @@
  *
  * Where KVM is missing (no /dev/kvm, KVM_CREATE_VM refused, or a build
  * without <linux/kvm.h>), it says so and runs the simulated VM below: a
- * "guest" counting the ticks of a 100 Hz device on the VM clock, which
- * runs, pauses and resumes; the table shows that VM time and guest ticks
- * stop while the VM is paused and that every tick of VM time is delivered
- * (VMT_MISSED_CATCHUP), while a status line on the host clock keeps running
- * throughout.
+ * "guest" counting the IRQ0 ticks of the library's PIT (vmtime/pit.h)
+ * programmed for 100 Hz, which runs, pauses and resumes; the table shows
+ * that VM time and guest ticks stop while the VM is paused and that every
+ * tick of VM time is delivered (VMT_TICKS_REINJECT), while a status line on
+ * the host clock keeps running throughout.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,13 +33,15 @@
 #include "demo.h"
 #endif
 
-#define TICK_NS (10 * VMT_NS_PER_MS) /* 100 Hz */
+/* PIT channel 0, mode 2, divisor 11932: 99.998 Hz, programmed at VM time 0. */
+#define PIT_DIVISOR 11932u
 
 struct sim {
 	vmt_keeper *k;
 	vmt_source *src;
 	vmt_loop *loop;
-	vmt_timer *tick, *status;
+	vmt_pit *pit;
+	vmt_timer *status;
 	vmt_listener *listener; /* --listen */
 	atomic_uint_fast64_t ticks;
 	const char *phase;
@@ -54,12 +56,23 @@ struct phase_row {
 	int64_t diff;
 };
 
-static void on_tick(vmt_timer *t, uint64_t expirations, void *ud)
+/* The simulated guest's interrupt controller: it takes every IRQ0 edge. */
+static int on_irq(void *ud, unsigned line, int level)
 {
 	struct sim *s = ud;
 
-	(void)t;
-	atomic_fetch_add(&s->ticks, expirations);
+	(void)line;
+	if (level)
+		atomic_fetch_add(&s->ticks, 1);
+	return 1;
+}
+
+/* IRQ0 edges by VM time @v: the count loads on clock 1, ticks every divisor. */
+static uint64_t pit_ticks_by(vmt_ns v)
+{
+	uint64_t c = (uint64_t)((unsigned __int128)v * VMT_PIT_FREQ_HZ / VMT_NS_PER_SEC);
+
+	return c ? (c - 1) / PIT_DIVISOR : 0;
 }
 
 static void on_status(vmt_timer *t, uint64_t expirations, void *ud)
@@ -111,7 +124,7 @@ static int run_phase(struct sim *s, struct phase_row *row, const char *name, boo
 	row->host_s = (double)(vmt_now(s->src, VMT_CLOCK_HOST) - h0) / 1e9;
 	row->vm_s = (double)(v1 - v0) / 1e9;
 	row->ticks = t1 - t0;
-	row->expected = v1 / TICK_NS - v0 / TICK_NS;
+	row->expected = pit_ticks_by(v1) - pit_ticks_by(v0);
 	row->diff = (int64_t)row->ticks - (int64_t)row->expected;
 	return 0;
 }
@@ -144,17 +157,30 @@ static int simulated_demo(double scale, bool json, const char *listen)
 		}
 	}
 	s.host0 = vmt_now(s.src, VMT_CLOCK_HOST);
-	vmt_timer_new(s.loop, VMT_CLOCK_VM, on_tick, &s, &s.tick);
-	vmt_timer_set_name(s.tick, "pit-tick");
+	{
+		struct vmt_pit_config pc;
+
+		vmt_pit_config_init(&pc);
+		pc.dev.irq = on_irq;
+		pc.dev.irq_opaque = &s;
+		/* A tick-counting guest must lose no tick. */
+		pc.dev.ticks = VMT_TICKS_REINJECT;
+		if (vmt_pit_new(s.loop, &pc, &s.pit) < 0) {
+			fprintf(stderr, "vmtime demo: cannot create the PIT\n");
+			return 1;
+		}
+		/* What the guest's setup code would write: mode 2, LSB then MSB. */
+		vmt_pit_write(s.pit, VMT_PIT_CONTROL, 1, 0x34);
+		vmt_pit_write(s.pit, VMT_PIT_COUNTER0, 1, PIT_DIVISOR & 0xff);
+		vmt_pit_write(s.pit, VMT_PIT_COUNTER0, 1, PIT_DIVISOR >> 8);
+	}
 	vmt_timer_new(s.loop, VMT_CLOCK_HOST, on_status, &s, &s.status);
 	vmt_timer_set_name(s.status, "status-line");
-	/* A tick-counting guest must lose no tick: catch up on missed ones. */
-	vmt_timer_arm_periodic(s.tick, TICK_NS, TICK_NS, VMT_MISSED_CATCHUP);
 	vmt_timer_arm_periodic(s.status, s.host0, 50 * VMT_NS_PER_MS, VMT_MISSED_DELAY);
 	pthread_create(&th, NULL, loop_thread, &s);
 
 	if (!json)
-		printf("vmtime demo (simulated guest, 100 Hz tick device on the VM clock)\n");
+		printf("vmtime demo (simulated guest, the library's PIT at 100 Hz on the VM clock)\n");
 	run_phase(&s, &rows[0], "run", true, (vmt_ns)(1e9 * scale));
 	run_phase(&s, &rows[1], "pause", false, (vmt_ns)(1e9 * scale));
 	run_phase(&s, &rows[2], "resume", true, (vmt_ns)(1e9 * scale));
@@ -203,6 +229,7 @@ static int simulated_demo(double scale, bool json, const char *listen)
 		printf("%s\n", fails ? "FAILED: VM time or ticks were wrong"
 				     : "OK: the pause added no VM time and no tick; no tick was lost");
 	}
+	vmt_pit_free(s.pit);
 	vmt_loop_free(s.loop);
 	vmt_listener_free(s.listener);
 	vmt_keeper_free(s.k);
