@@ -668,3 +668,36 @@ TEST(inspect_a_live_keeper)
 	vmt_listener_free(l);
 	vmt_keeper_free(k);
 }
+
+/* vmtime(1) documents every option the --help texts name. */
+TEST(man_page_documents_every_option)
+{
+	static const char *const cmds[][3] = {
+		{ "--help" }, { "demo", "--help" }, { "inspect", "--help" },
+		{ "snapshot", "show", "--help" }, { "snapshot", "check", "--help" },
+		{ "snapshot", "diff", "--help" },
+	};
+	static char man[1 << 16];
+
+	slurp(VMT_SOURCE_DIR "/man/vmtime.1", man, sizeof(man));
+	ASSERT_TRUE(strstr(man, ".SH \"EXIT STATUS\"") != NULL);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		struct run *r = RUN(cmds[i][0], cmds[i][1], cmds[i][2]);
+
+		expect_help(r, cmds[i][0]);
+		for (const char *p = r->out; (p = strstr(p, "--")) != NULL;) {
+			char want[64] = "\\-\\-";
+			size_t n = 4;
+
+			for (p += 2; (*p >= 'a' && *p <= 'z') || *p == '-'; p++)
+				if (n + 2 < sizeof(want)) {
+					if (*p == '-')
+						want[n++] = '\\';
+					want[n++] = *p;
+				}
+			want[n] = 0;
+			if (n > 4 && !strstr(man, want))
+				VMT_FAIL("man/vmtime.1 does not document %s", want);
+		}
+	}
+}
