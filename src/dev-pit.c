@@ -470,7 +470,8 @@ static void irq_done(void *dev, unsigned line, uint32_t tag, int taken)
 		pit->st.raised++;
 	} else {
 		pit->st.coalesced++;
-		if (reinject && pit->policy == VMT_TICKS_REINJECT)
+		/* Without a controller there is nobody to retry for. */
+		if (reinject && pit->policy == VMT_TICKS_REINJECT && pit->irq.fn)
 			pit->backlog++;
 		else
 			pit->st.lost++;

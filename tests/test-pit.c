@@ -1029,3 +1029,29 @@ TEST(owed_never_misses_a_tick_the_loop_thread_is_handling)
 	pthread_join(th, NULL);
 	fx_fini(&f);
 }
+
+TEST(reinject_without_an_irq_callback_does_not_spin)
+{
+	struct fx f;
+	struct vmt_pit_config pc;
+	struct vmt_dev_stats st;
+	vmt_pit *p;
+	int ran;
+
+	fx_init(&f, VMT_TICKS_COALESCE);
+	ASSERT_OK(vmt_pit_config_init(&pc));
+	pc.dev.ticks = VMT_TICKS_REINJECT;
+	ASSERT_OK(vmt_pit_new(f.loop, &pc, &p));
+	ASSERT_OK(vmt_pit_write(p, VMT_PIT_CONTROL, 1, 0x34));
+	ASSERT_OK(vmt_pit_write(p, 0, 1, 1000 & 0xff));
+	ASSERT_OK(vmt_pit_write(p, 0, 1, 1000 >> 8));
+	ran = vmt_loop_run_until(f.loop, tclk(1 + 10000));
+	ASSERT_OK(ran);
+	ASSERT_LE(ran, 11);	/* one look per tick, no retries */
+	ASSERT_OK(vmt_pit_get_stats(p, &st));
+	ASSERT_UEQ(st.ticks, 10);
+	ASSERT_UEQ(st.lost, 10);
+	ASSERT_UEQ(st.backlog, 0);
+	vmt_pit_free(p);
+	fx_fini(&f);
+}
