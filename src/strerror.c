@@ -51,8 +51,9 @@ struct errdesc {
 	X(ESHUTDOWN, "the keeper is gone (the attached VM clock is frozen)")            \
 	X(ENODATA, "truncated data (the snapshot ends early)")                          \
 	X(EDOM, "the ptimer's period is zero (it stopped, or stays stopped)")           \
-	X(ERANGE, "the value cannot be represented (a period above INT64_MAX, a "       \
-		  "guest TSC rate the page format cannot express)")                     \
+	X(ERANGE, "the value cannot be represented (a ptimer period above INT64_MAX, "  \
+		  "a guest TSC rate the page format cannot express, a host date "       \
+		  "outside the RTC's range)")                                           \
 	X(EAGAIN, "not available now, try again (nothing pending, no TSC rate known "  \
 		  "yet, out of threads)")                                               \
 	X(EIO, "input/output error (writing the stream or the file failed)")           \
