@@ -1055,3 +1055,21 @@ TEST(reinject_without_an_irq_callback_does_not_spin)
 	vmt_pit_free(p);
 	fx_fini(&f);
 }
+
+TEST(binary_count_0_is_65536)
+{
+	struct fx f;
+
+	fx_init(&f, VMT_TICKS_COALESCE);
+	program(&f, 0, 2, 0, 0);
+	at(&f, 1);
+	ASSERT_EQ(latched(&f, 0), 0);	/* 65536 reads as 0 */
+	at(&f, 2);
+	ASSERT_EQ(latched(&f, 0), 0xffff);
+	at(&f, 65536);
+	ASSERT_EQ(f.nirq, 0);
+	at(&f, 1 + 65536);
+	ASSERT_EQ(f.nirq, 1);
+	ASSERT_UEQ(f.irq_at[0], tclk(1 + 65536));
+	fx_fini(&f);
+}

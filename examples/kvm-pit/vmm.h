@@ -140,7 +140,9 @@ int vmm_irq_idle(struct vmm *vm);
  * The PIT's backlog and due ticks (struct vmt_dev_stats, read together
  * under the PIT's lock) plus IRQ0 requested in the master PIC.  Exact
  * while the VM is stopped; a tick in service (taken, handler not finished)
- * is not counted, so the value may be one short.
+ * is not counted, so the value may be one short, and an edge the loop
+ * thread is handing to KVM at that instant may be seen both in the PIT's
+ * backlog and in IRR, one over (the demo's tolerance of 2 covers both).
  *
  * Return: the count (>= 0), or a negative errno if the PIC state could not
  * be read.
