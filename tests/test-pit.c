@@ -1073,3 +1073,21 @@ TEST(binary_count_0_is_65536)
 	ASSERT_UEQ(f.irq_at[0], tclk(1 + 65536));
 	fx_fini(&f);
 }
+
+TEST(irq0_stays_on_the_counter_grid_after_an_hour)
+{
+	struct fx f;
+	uint64_t k = 3600ull * VMT_PIT_FREQ_HZ / 1193;	/* ticks in an hour */
+
+	fx_init(&f, VMT_TICKS_COALESCE);
+	program(&f, 0, 2, 0, 1193);
+	ASSERT_OK(vmt_keeper_advance(f.k, tclk(1 + k * 1193)));
+	ASSERT_OK(vmt_loop_dispatch(f.loop));
+	ASSERT_EQ(f.nirq, 1);
+	ASSERT_UEQ(stats(&f).ticks, k);
+	/* The next edge is exactly where the 8254 would put it, no drift. */
+	ASSERT_OK(vmt_loop_run_until(f.loop, tclk(1 + (k + 1) * 1193) + 5000));
+	ASSERT_EQ(f.nirq, 2);
+	ASSERT_UEQ(f.irq_at[1], tclk(1 + (k + 1) * 1193));
+	fx_fini(&f);
+}
