@@ -29,5 +29,6 @@
 #include "rtc.h"
 #include "pit.h"
 #include "pmtimer.h"
+#include "lapic.h"
 
 #endif /* VMTIME_VMTIME_H */
