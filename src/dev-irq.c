@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* dev-irq.c - ordered interrupt delivery outside a device's lock. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <vmtime/error.h>
 
 #include "dev-irq.h"
 
@@ -191,4 +194,57 @@ int vmti_dev_add_unit(vmt_units *units, const char *name, const struct vmt_unit_
 	if (ret)
 		*ret = unit;
 	return 0;
+}
+
+static int unit_reset(void *ud, struct vmt_error *err)
+{
+	struct vmti_dev_unit *u = ud;
+
+	(void)err;
+	return u->op(u->dev, VMTI_UNIT_RESET, NULL, NULL, NULL);
+}
+
+static int unit_save(void *ud, vmt_fields_writer *w, struct vmt_error *err)
+{
+	struct vmti_dev_unit *u = ud;
+
+	(void)err;
+	return u->op(u->dev, VMTI_UNIT_SAVE, w, NULL, NULL);
+}
+
+static int unit_restore(void *ud, vmt_fields_reader *r, uint32_t version, struct vmt_error *err)
+{
+	struct vmti_dev_unit *u = ud;
+	int e;
+
+	if (version != 1) {
+		if (err)
+			snprintf(err->msg, sizeof(err->msg), "%s: payload version %u", u->name, version);
+		return -EPROTONOSUPPORT;
+	}
+	e = u->op(u->dev, VMTI_UNIT_RESTORE, NULL, r, NULL);
+	if (e < 0 && err)
+		snprintf(err->msg, sizeof(err->msg), "%s: saved state refused (%s)", u->name,
+			 vmt_strerror(e));
+	return e;
+}
+
+static void unit_inspect(void *ud, FILE *out)
+{
+	struct vmti_dev_unit *u = ud;
+
+	u->op(u->dev, VMTI_UNIT_INSPECT, NULL, NULL, out);
+}
+
+int vmti_dev_unit_add(vmt_units *units, struct vmti_dev_unit *u, vmt_unit **ret)
+{
+	static const struct vmt_unit_ops ops = {
+		.reset = unit_reset,
+		.save = unit_save,
+		.save_version = 1,
+		.restore = unit_restore,
+		.inspect = unit_inspect,
+	};
+
+	return vmti_dev_add_unit(units, u->name, &ops, u, ret);
 }

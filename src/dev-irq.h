@@ -37,6 +37,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <vmtime/device.h>
 
@@ -112,5 +113,30 @@ int vmti_dev_name(const char *name, const char *def, char *buf);
  */
 int vmti_dev_add_unit(vmt_units *units, const char *name, const struct vmt_unit_ops *ops,
 		      void *dev, vmt_unit **ret);
+
+/*
+ * A device's unit through one operation function, so the vmt_unit_ops
+ * trampolines (payload version 1, saved state in field group
+ * VMTI_DEV_UNIT_GROUP, error messages naming the unit) exist once.  The
+ * device embeds a struct vmti_dev_unit, which must outlive the unit.
+ */
+#define VMTI_DEV_UNIT_GROUP 1u
+
+enum vmti_unit_op {
+	VMTI_UNIT_RESET,
+	VMTI_UNIT_SAVE,		/* into @w, group VMTI_DEV_UNIT_GROUP */
+	VMTI_UNIT_RESTORE,	/* from @r, group VMTI_DEV_UNIT_GROUP */
+	VMTI_UNIT_INSPECT,	/* to @out */
+};
+
+struct vmti_dev_unit {
+	int (*op)(void *dev, enum vmti_unit_op op, vmt_fields_writer *w,
+		  const vmt_fields_reader *r, FILE *out);
+	void *dev;
+	const char *name;
+};
+
+/* vmti_dev_unit_add() - vmti_dev_add_unit() with the shared trampolines. */
+int vmti_dev_unit_add(vmt_units *units, struct vmti_dev_unit *u, vmt_unit **ret);
 
 #endif /* VMT_DEV_IRQ_H */

@@ -48,6 +48,7 @@ struct vmt_lapic {
 	vmt_source *src;
 	vmt_timer *timer;
 	struct vmti_irq irq;
+	struct vmti_dev_unit unit;
 	char name[VMT_DEV_NAME_MAX + 1];
 	enum vmt_tick_policy ticks;
 	vmt_ns min_period;
@@ -680,50 +681,26 @@ int vmt_lapic_get_stats(vmt_lapic *l, struct vmt_dev_stats *stats)
 	return 0;
 }
 
-static int unit_reset(void *userdata, struct vmt_error *err)
+static int unit_op(void *dev, enum vmti_unit_op op, vmt_fields_writer *w,
+		   const vmt_fields_reader *r, FILE *out)
 {
-	(void)err;
-	return vmt_lapic_reset(userdata);
-}
-
-static int unit_save(void *userdata, vmt_fields_writer *w, struct vmt_error *err)
-{
-	(void)err;
-	return vmt_lapic_save(userdata, w, 1);
-}
-
-static int unit_restore(void *userdata, vmt_fields_reader *r, uint32_t version,
-			struct vmt_error *err)
-{
-	int e;
-
-	if (version != 1) {
-		if (err)
-			snprintf(err->msg, sizeof(err->msg), "lapic: payload version %u", version);
-		return -EPROTONOSUPPORT;
+	switch (op) {
+	case VMTI_UNIT_RESET:
+		return vmt_lapic_reset(dev);
+	case VMTI_UNIT_SAVE:
+		return vmt_lapic_save(dev, w, VMTI_DEV_UNIT_GROUP);
+	case VMTI_UNIT_RESTORE:
+		return vmt_lapic_restore(dev, r, VMTI_DEV_UNIT_GROUP);
+	case VMTI_UNIT_INSPECT:
+		return vmt_lapic_inspect(dev, out);
 	}
-	e = vmt_lapic_restore(userdata, r, 1);
-	if (e < 0 && err)
-		snprintf(err->msg, sizeof(err->msg), "lapic: saved state refused (%d)", e);
-	return e;
-}
-
-static void unit_inspect(void *userdata, FILE *out)
-{
-	vmt_lapic_inspect(userdata, out);
+	return -EINVAL;
 }
 
 int vmt_lapic_add_unit(vmt_lapic *l, vmt_units *units, vmt_unit **ret)
 {
-	static const struct vmt_unit_ops ops = {
-		.reset = unit_reset,
-		.save = unit_save,
-		.save_version = 1,
-		.restore = unit_restore,
-		.inspect = unit_inspect,
-	};
-
 	if (!l || !units)
 		return -EINVAL;
-	return vmti_dev_add_unit(units, l->name, &ops, l, ret);
+	l->unit = (struct vmti_dev_unit){ unit_op, l, l->name };
+	return vmti_dev_unit_add(units, &l->unit, ret);
 }

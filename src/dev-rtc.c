@@ -66,6 +66,7 @@ struct vmt_rtc {
 	vmt_source *src;
 	vmt_timer *timer;
 	struct vmti_irq irq;
+	struct vmti_dev_unit unit;
 	char name[VMT_DEV_NAME_MAX + 1];
 	enum vmt_rtc_base base;
 	enum vmt_tick_policy ticks;
@@ -997,49 +998,26 @@ int vmt_rtc_get_stats(vmt_rtc *rtc, struct vmt_dev_stats *stats)
 	return 0;
 }
 
-static int unit_reset(void *userdata, struct vmt_error *err)
+static int unit_op(void *dev, enum vmti_unit_op op, vmt_fields_writer *w,
+		   const vmt_fields_reader *r, FILE *out)
 {
-	(void)err;
-	return vmt_rtc_reset(userdata);
-}
-
-static int unit_save(void *userdata, vmt_fields_writer *w, struct vmt_error *err)
-{
-	(void)err;
-	return vmt_rtc_save(userdata, w, 1);
-}
-
-static int unit_restore(void *userdata, vmt_fields_reader *r, uint32_t version,
-			struct vmt_error *err)
-{
-	int e;
-
-	if (version != 1) {
-		if (err)
-			snprintf(err->msg, sizeof(err->msg), "rtc: payload version %u", version);
-		return -EPROTONOSUPPORT;
+	switch (op) {
+	case VMTI_UNIT_RESET:
+		return vmt_rtc_reset(dev);
+	case VMTI_UNIT_SAVE:
+		return vmt_rtc_save(dev, w, VMTI_DEV_UNIT_GROUP);
+	case VMTI_UNIT_RESTORE:
+		return vmt_rtc_restore(dev, r, VMTI_DEV_UNIT_GROUP);
+	case VMTI_UNIT_INSPECT:
+		return vmt_rtc_inspect(dev, out);
 	}
-	e = vmt_rtc_restore(userdata, r, 1);
-	if (e < 0 && err)
-		snprintf(err->msg, sizeof(err->msg), "rtc: saved state refused (%d)", e);
-	return e;
-}
-
-static void unit_inspect(void *userdata, FILE *out)
-{
-	vmt_rtc_inspect(userdata, out);
+	return -EINVAL;
 }
 
 int vmt_rtc_add_unit(vmt_rtc *rtc, vmt_units *units, vmt_unit **ret)
 {
-	static const struct vmt_unit_ops ops = {
-		.reset = unit_reset,
-		.save = unit_save,
-		.save_version = 1,
-		.restore = unit_restore,
-		.inspect = unit_inspect,
-	};
 	if (!rtc || !units)
 		return -EINVAL;
-	return vmti_dev_add_unit(units, rtc->name, &ops, rtc, ret);
+	rtc->unit = (struct vmti_dev_unit){ unit_op, rtc, rtc->name };
+	return vmti_dev_unit_add(units, &rtc->unit, ret);
 }

@@ -14,6 +14,7 @@
 #include <vmtime/snapshot.h>
 #include <vmtime/units.h>
 
+#include "dev-tests.h"
 #include "tests.h"
 
 #define SEC VMT_NS_PER_SEC
@@ -369,18 +370,6 @@ TEST(pause_freezes_the_count)
 	fx_fini(&f);
 }
 
-/* Seal @sw and open it again: @r reads the section "lapic". */
-static void reopen(vmt_snap_writer *sw, vmt_snap_reader **sr, vmt_fields_reader *r)
-{
-	struct vmt_snap_section sec;
-	const void *buf;
-	size_t len;
-
-	ASSERT_OK(vmt_snap_writer_save_buffer(sw, &buf, &len, NULL));
-	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, sr, NULL));
-	ASSERT_OK(vmt_snap_reader_find(*sr, "lapic", &sec));
-	*r = sec.fields;
-}
 
 TEST(save_restore_mid_period_resumes_exactly)
 {
@@ -404,7 +393,7 @@ TEST(save_restore_mid_period_resumes_exactly)
 	ASSERT_OK(vmt_snap_writer_new(&sw));
 	ASSERT_OK(vmt_snap_writer_section(sw, "lapic", 1, &w));
 	ASSERT_OK(vmt_lapic_save(f.l, w, 3));
-	reopen(sw, &sr, &r);
+	dev_reopen(sw, "lapic", &sr, &r);
 
 	memset(&g, 0, sizeof(g));
 	kc.mode = VMT_KEEPER_MANUAL;
@@ -458,7 +447,7 @@ TEST(restore_refuses_impossible_values)
 			ASSERT_OK(vmt_fields_put_u64(w, id, v));
 		}
 		ASSERT_OK(vmt_fields_end_group(w));
-		reopen(sw, &sr, &r);
+		dev_reopen(sw, "lapic", &sr, &r);
 		ASSERT_ERR(vmt_lapic_restore(f.l, &r, 1), -EBADMSG);
 		vmt_snap_reader_free(sr);
 		vmt_snap_writer_free(sw);

@@ -15,6 +15,7 @@
 #include <vmtime/snapshot.h>
 #include <vmtime/units.h>
 
+#include "dev-tests.h"
 #include "tests.h"
 
 #define SEC VMT_NS_PER_SEC
@@ -563,18 +564,6 @@ TEST(utc_and_localtime_bases_start_from_the_host_wall_clock)
 	fx_fini(&f);
 }
 
-/* Seal @sw and open it again: @r reads the section "rtc". */
-static void reopen(vmt_snap_writer *sw, vmt_snap_reader **sr, vmt_fields_reader *r)
-{
-	struct vmt_snap_section sec;
-	const void *buf;
-	size_t len;
-
-	ASSERT_OK(vmt_snap_writer_save_buffer(sw, &buf, &len, NULL));
-	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, sr, NULL));
-	ASSERT_OK(vmt_snap_reader_find(*sr, "rtc", &sec));
-	*r = sec.fields;
-}
 
 TEST(save_restore_mid_second_resumes_exactly)
 {
@@ -596,7 +585,7 @@ TEST(save_restore_mid_second_resumes_exactly)
 	ASSERT_OK(vmt_snap_writer_new(&sw));
 	ASSERT_OK(vmt_snap_writer_section(sw, "rtc", 1, &w));
 	ASSERT_OK(vmt_rtc_save(f.rtc, w, 7));
-	reopen(sw, &sr, &r);
+	dev_reopen(sw, "rtc", &sr, &r);
 
 	/*
 	 * Another VM, whose keeper resumed at the saved VM time (FREEZE), on
@@ -684,7 +673,7 @@ static void refused(struct fx *f, size_t cmos_len, uint32_t bad_id, uint64_t bad
 			ASSERT_OK(vmt_fields_put_u64(w, id, id == bad_id ? bad : v));
 	}
 	ASSERT_OK(vmt_fields_end_group(w));
-	reopen(sw, &sr, &r);
+	dev_reopen(sw, "rtc", &sr, &r);
 	ASSERT_ERR(vmt_rtc_restore(f->rtc, &r, 1), -EBADMSG);
 	vmt_snap_reader_free(sr);
 	vmt_snap_writer_free(sw);
@@ -957,6 +946,26 @@ TEST(inspect_and_unit)
 		ASSERT_OK(vmt_units_restore(units, sr, NULL));
 		ASSERT_EQ(rd(&f, 51), 0x42);
 		ASSERT_OK(vmt_units_reset(units, NULL));
+		vmt_snap_reader_free(sr);
+		vmt_snap_writer_free(sw);
+	}
+	{
+		/* A payload version the device does not know. */
+		vmt_snap_writer *sw;
+		vmt_snap_reader *sr;
+		vmt_fields_writer *w;
+		vmt_fields_reader r;
+		vmt_units_report *rep = NULL;
+		const struct vmt_unit_result *e;
+
+		ASSERT_OK(vmt_snap_writer_new(&sw));
+		ASSERT_OK(vmt_snap_writer_section(sw, "rtc", 2, &w));
+		ASSERT_OK(vmt_rtc_save(f.rtc, w, 1));
+		dev_reopen(sw, "rtc", &sr, &r);
+		ASSERT_ERR(vmt_units_restore(units, sr, &rep), -EPROTONOSUPPORT);
+		e = vmt_units_report_find(rep, "rtc", VMT_UNIT_OP_RESTORE);
+		ASSERT_TRUE(e != NULL && strstr(e->msg, "payload version 2") != NULL);
+		vmt_units_report_free(rep);
 		vmt_snap_reader_free(sr);
 		vmt_snap_writer_free(sw);
 	}
