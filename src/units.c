@@ -192,11 +192,15 @@ static int name_check(const char *name, size_t *len)
 		return -EINVAL;
 	if (n > VMT_UNIT_NAME_MAX)
 		return -ENAMETOOLONG;
-	/* Names appear verbatim in JSON and snapshot files: keep them plain. */
+	/*
+	 * Printable ASCII (the space included) but '"' and '\\': names are
+	 * section names in snapshots and appear in messages and JSON, where
+	 * they stay readable without escapes.
+	 */
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
 
-		if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
+		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
 			return -EINVAL;
 	}
 	*len = n;

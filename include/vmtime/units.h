@@ -186,8 +186,8 @@ VMT_EXPORT vmt_units *vmt_units_free(vmt_units *units);
 /**
  * vmt_units_add() - register a unit.
  * @units: the set
- * @name: a unique name of 1 to VMT_UNIT_NAME_MAX printable ASCII characters,
- *	without '"' or '\\'; it is copied
+ * @name: a unique name of 1 to VMT_UNIT_NAME_MAX printable ASCII characters
+ *	(0x20 space to 0x7e '~'), without '"' or '\\'; it is copied
  * @ops: the operations (copied), or NULL for a unit that does nothing
  * @userdata: passed to every operation
  * @ret: where the unit is written, only on success (may be NULL)
