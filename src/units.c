@@ -96,6 +96,14 @@ struct vmt_units {
 	bool busy;		/* an operation runs */
 	bool running;		/* between start and stop */
 	struct job *job;
+	/*
+	 * Inspects calling units' inspect operations, with the lock released;
+	 * changes and operations wait for them (idle_cond) so an inspect
+	 * operation never runs beside another operation or after its unit
+	 * was removed.
+	 */
+	unsigned inspecting;
+	pthread_cond_t idle_cond;
 
 	vmt_unit *head, *tail;
 	size_t count;
@@ -299,6 +307,12 @@ int vmt_units_new(vmt_units **ret)
 		free(s);
 		return -ENOMEM;
 	}
+	if (pthread_cond_init(&s->idle_cond, NULL)) {
+		pthread_cond_destroy(&s->cond);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return -ENOMEM;
+	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	want = (ncpu < POOL_MAX ? (int)ncpu : POOL_MAX) - 1;
 	if (want < 1)
@@ -315,6 +329,7 @@ int vmt_units_new(vmt_units **ret)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r) {
 		pool_stop(s);
+		pthread_cond_destroy(&s->idle_cond);
 		pthread_cond_destroy(&s->cond);
 		pthread_mutex_destroy(&s->lock);
 		free(s);
@@ -341,10 +356,50 @@ vmt_units *vmt_units_free(vmt_units *s)
 		unit_free(u);
 	}
 	free(s->buckets);
+	pthread_cond_destroy(&s->idle_cond);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return NULL;
+}
+
+/* ---- locking for a change ---- */
+
+/*
+ * The inspects under way on this thread, innermost first: an inspect
+ * operation may inspect another set whose operation changes this one.
+ */
+struct inspect_frame {
+	const vmt_units *set;
+	struct inspect_frame *up;
+};
+
+static _Thread_local struct inspect_frame *inspect_frames;
+
+static bool inspecting_here(const vmt_units *s)
+{
+	for (const struct inspect_frame *f = inspect_frames; f; f = f->up)
+		if (f->set == s)
+			return true;
+	return false;
+}
+
+/*
+ * Take the lock to change the set or claim it for an operation: waits
+ * while inspects are calling inspect operations.  From inside one of those
+ * it would wait for itself: -EBUSY (with the lock released), as from
+ * inside any other unit operation.
+ */
+static int lock_for_change(vmt_units *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->inspecting && inspecting_here(s)) {
+		pthread_mutex_unlock(&s->lock);
+		return -EBUSY;
+	}
+	while (s->inspecting)
+		pthread_cond_wait(&s->idle_cond, &s->lock);
+	return 0;
 }
 
 /* ---- registration and edges ---- */
@@ -364,7 +419,10 @@ int vmt_units_add(vmt_units *s, const char *name, const struct vmt_unit_ops *ops
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
-	pthread_mutex_lock(&s->lock);
+	if (lock_for_change(s) < 0) {
+		free(u);
+		return -EBUSY;
+	}
 	if (s->busy) {
 		r = -EBUSY;
 		goto fail;
@@ -427,7 +485,8 @@ int vmt_unit_remove(vmt_unit *u)
 	if (!u)
 		return -EINVAL;
 	s = u->set;
-	pthread_mutex_lock(&s->lock);
+	if (lock_for_change(s) < 0)
+		return -EBUSY;
 	if (s->busy) {
 		pthread_mutex_unlock(&s->lock);
 		return -EBUSY;
@@ -581,7 +640,8 @@ int vmt_unit_depends_on(vmt_unit *unit, vmt_unit *dep)
 	if (!unit || !dep || unit->set != dep->set)
 		return -EINVAL;
 	s = unit->set;
-	pthread_mutex_lock(&s->lock);
+	if (lock_for_change(s) < 0)
+		return -EBUSY;
 	r = s->busy ? -EBUSY : add_edge(s, unit, dep);
 	pthread_mutex_unlock(&s->lock);
 	return r;
@@ -978,7 +1038,8 @@ static int begin(vmt_units *s, bool need_stopped)
 {
 	int r = 0;
 
-	pthread_mutex_lock(&s->lock);
+	if (lock_for_change(s) < 0)
+		return -EBUSY;
 	if (s->busy)
 		r = -EBUSY;
 	else if (need_stopped && s->running)
@@ -1118,7 +1179,8 @@ static int simple_op(vmt_units *s, enum vmt_unit_op op, bool only_if_running,
 
 	if (!s)
 		return -EINVAL;
-	pthread_mutex_lock(&s->lock);
+	if (lock_for_change(s) < 0)
+		return -EBUSY;
 	if (s->busy) {
 		r = -EBUSY;
 	} else if (op == VMT_UNIT_OP_START && !only_if_running && s->running) {
@@ -1327,50 +1389,155 @@ int vmt_units_restore(vmt_units *s, vmt_snap_reader *rd, vmt_units_report **out)
 
 /* ---- inspect ---- */
 
-static void json_names(FILE *out, vmt_unit *const *v, uint32_t n)
+/* One unit as vmt_units_inspect() saw it under the lock. */
+struct insp_unit {
+	const char *name;	/* in insp.names, like every name below */
+	enum vmt_unit_state state;
+	enum progress progress;
+	size_t edges, ndeps, ndents; /* deps then dents at insp.edges[edges] */
+	void (*inspect)(void *userdata, FILE *out);
+	void *userdata;
+};
+
+/* A copy of what vmt_units_inspect() prints, taken under the lock. */
+struct insp {
+	bool running;
+	const char *op;		/* the running operation, or NULL */
+	bool call_ops;		/* the set was idle: inspect operations are called */
+	struct insp_unit *u;
+	size_t n;
+	const char **edges;
+	char *names;
+};
+
+static char *insp_name(char **p, const vmt_unit *u)
+{
+	char *name = *p;
+
+	memcpy(name, u->name, u->name_len + 1);
+	*p += u->name_len + 1;
+	return name;
+}
+
+/* Fill @in from the set; under the lock.  Copies, so printing needs no lock. */
+static int insp_take(const vmt_units *s, struct insp *in)
+{
+	size_t nedges = 0, bytes = 0, e = 0, i = 0;
+	char *p;
+
+	for (const vmt_unit *u = s->head; u; u = u->next) {
+		nedges += u->ndeps + u->ndents;
+		bytes += u->name_len + 1;
+		for (uint32_t k = 0; k < u->ndeps; k++)
+			bytes += u->deps[k]->name_len + 1;
+		for (uint32_t k = 0; k < u->ndents; k++)
+			bytes += u->dents[k]->name_len + 1;
+	}
+	in->u = calloc(s->count ? s->count : 1, sizeof(*in->u));
+	in->edges = malloc((nedges ? nedges : 1) * sizeof(*in->edges));
+	in->names = malloc(bytes ? bytes : 1);
+	if (!in->u || !in->edges || !in->names)
+		return -ENOMEM;
+	in->running = s->running;
+	in->op = s->job ? op_names[s->job->op] : NULL;
+	in->call_ops = !s->busy;
+	p = in->names;
+	for (const vmt_unit *u = s->head; u; u = u->next, i++) {
+		struct insp_unit *c = &in->u[i];
+
+		c->name = insp_name(&p, u);
+		c->state = u->state;
+		c->progress = u->progress;
+		c->edges = e;
+		c->ndeps = u->ndeps;
+		c->ndents = u->ndents;
+		for (uint32_t k = 0; k < u->ndeps; k++)
+			in->edges[e++] = insp_name(&p, u->deps[k]);
+		for (uint32_t k = 0; k < u->ndents; k++)
+			in->edges[e++] = insp_name(&p, u->dents[k]);
+		if (in->call_ops) {
+			c->inspect = u->ops.inspect;
+			c->userdata = u->userdata;
+		}
+	}
+	in->n = i;
+	return 0;
+}
+
+static void insp_free(struct insp *in)
+{
+	free(in->u);
+	free(in->edges);
+	free(in->names);
+}
+
+static void json_names(FILE *out, const char *const *v, size_t n)
 {
 	fputc('[', out);
-	for (uint32_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (i)
 			fputc(',', out);
-		vmti_json_cstr(out, v[i]->name);
+		vmti_json_cstr(out, v[i]);
 	}
 	fputc(']', out);
 }
 
+/* Print @in; no lock held, so unit inspect operations may call the set. */
+static void insp_print(vmt_units *s, const struct insp *in, FILE *out)
+{
+	struct inspect_frame frame = { s, inspect_frames };
+
+	fprintf(out, "{\"running\":%s,\"operation\":", in->running ? "true" : "false");
+	vmti_json_cstr(out, in->op);
+	fputs(",\"units\":[", out);
+	inspect_frames = &frame;
+	for (size_t i = 0; i < in->n; i++) {
+		const struct insp_unit *c = &in->u[i];
+
+		fprintf(out, "%s{\"name\":", i ? "," : "");
+		vmti_json_cstr(out, c->name);
+		fprintf(out, ",\"state\":\"%s\",\"depends_on\":",
+			c->state == VMT_UNIT_RUNNING ? "running" : "stopped");
+		json_names(out, in->edges + c->edges, c->ndeps);
+		fputs(",\"dependents\":", out);
+		json_names(out, in->edges + c->edges + c->ndeps, c->ndents);
+		if (in->op) {
+			fprintf(out, ",\"progress\":\"%s\"", progress_names[c->progress]);
+		} else if (c->inspect) {
+			fputs(",\"inspect\":", out);
+			c->inspect(c->userdata, out);
+		}
+		fputc('}', out);
+	}
+	inspect_frames = frame.up;
+	fputs("]}\n", out);
+}
+
 int vmt_units_inspect(vmt_units *s, FILE *out)
 {
-	bool busy;
+	struct insp in = { 0 };
+	int r;
 
 	if (!s || !out)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	busy = s->busy;
-	fprintf(out, "{\"running\":%s,\"operation\":", s->running ? "true" : "false");
-	if (s->job)
-		fprintf(out, "\"%s\"", op_names[s->job->op]);
-	else
-		fputs("null", out);
-	fputs(",\"units\":[", out);
-	for (vmt_unit *u = s->head; u; u = u->next) {
-		fprintf(out, "%s{\"name\":", u == s->head ? "" : ",");
-		vmti_json_cstr(out, u->name);
-		fprintf(out, ",\"state\":\"%s\",\"depends_on\":",
-			u->state == VMT_UNIT_RUNNING ? "running" : "stopped");
-		json_names(out, u->deps, u->ndeps);
-		fputs(",\"dependents\":", out);
-		json_names(out, u->dents, u->ndents);
-		if (s->job)
-			fprintf(out, ",\"progress\":\"%s\"",
-				u->in_op ? progress_names[u->progress] : "idle");
-		else if (!busy && u->ops.inspect) {
-			fputs(",\"inspect\":", out);
-			u->ops.inspect(u->userdata, out);
-		}
-		fputc('}', out);
-	}
-	fputs("]}\n", out);
+	r = insp_take(s, &in);
+	/* Holds off changes and operations until the inspect operations ran. */
+	if (!r && in.call_ops)
+		s->inspecting++;
 	pthread_mutex_unlock(&s->lock);
+	if (r) {
+		insp_free(&in);
+		return r;
+	}
+	insp_print(s, &in, out);
+	insp_free(&in);
+	if (in.call_ops) {
+		pthread_mutex_lock(&s->lock);
+		if (--s->inspecting == 0)
+			pthread_cond_broadcast(&s->idle_cond);
+		pthread_mutex_unlock(&s->lock);
+	}
 	if (fflush(out) != 0 || ferror(out))
 		return -EIO;
 	return 0;

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
@@ -860,6 +861,151 @@ TEST(inspect_json)
 	vmt_units_free(s);
 }
 
+/* An inspect operation that calls back into its own set. */
+struct inspect_reentry {
+	vmt_units *s;
+	vmt_unit *self;
+	int count_r, state_r, running_r, find_r, add_r, remove_r, dep_r, start_r, inspect_r;
+	int calls;
+};
+
+static void op_inspect_reenter(void *ud, FILE *out)
+{
+	struct inspect_reentry *re = ud;
+	vmt_unit *f = NULL;
+	char *json = NULL;
+	size_t len;
+	FILE *m;
+
+	if (re->calls++)
+		return (void)fputs("null", out); /* the nested inspect below */
+	re->count_r = vmt_units_count(re->s);
+	re->state_r = vmt_unit_state(re->self);
+	re->running_r = vmt_units_running(re->s);
+	re->find_r = vmt_units_find(re->s, "self", &f);
+	re->add_r = vmt_units_add(re->s, "late", NULL, NULL, NULL);
+	re->remove_r = vmt_unit_remove(re->self);
+	re->dep_r = vmt_unit_depends_on(re->self, re->self);
+	re->start_r = vmt_units_start(re->s, NULL);
+	m = open_memstream(&json, &len);
+	re->inspect_r = m ? vmt_units_inspect(re->s, m) : -ENOMEM;
+	if (m)
+		fclose(m);
+	free(json);
+	fprintf(out, "{\"count\":%d}", re->count_r);
+}
+
+/*
+ * Issue 9 defect 8: unit inspect operations ran under the set's lock, so
+ * one calling vmt_units_count() deadlocked.  Getters work from inside one;
+ * changes are -EBUSY (they would wait for the inspect itself).  Runs in a
+ * child so the old code fails (SIGALRM) instead of hanging the test.
+ */
+TEST(inspect_op_may_call_back_into_its_set)
+{
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		static const struct vmt_unit_ops ops = { .inspect = op_inspect_reenter };
+		struct inspect_reentry re = { 0 };
+		char *json = NULL;
+		size_t len;
+		FILE *f;
+		int r;
+
+		alarm(20); /* far above any scheduling delay; the fix never waits */
+		if (vmt_units_new(&re.s) < 0 ||
+		    vmt_units_add(re.s, "self", &ops, &re, &re.self) < 0)
+			_exit(2);
+		f = open_memstream(&json, &len);
+		r = vmt_units_inspect(re.s, f);
+		fclose(f);
+		if (r != 0 || re.count_r != 1 || re.state_r != VMT_UNIT_STOPPED ||
+		    re.running_r != 0 || re.find_r != 0 || re.add_r != -EBUSY ||
+		    re.remove_r != -EBUSY || re.dep_r != -EBUSY || re.start_r != -EBUSY ||
+		    re.inspect_r != 0 || !strstr(json, "\"inspect\":{\"count\":1}")) {
+			fprintf(stderr, "inspect %d count %d state %d running %d find %d add %d "
+				"remove %d dep %d start %d nested %d json %s\n", r, re.count_r,
+				re.state_r, re.running_r, re.find_r, re.add_r, re.remove_r,
+				re.dep_r, re.start_r, re.inspect_r, json);
+			_exit(1);
+		}
+		free(json);
+		/* Nothing stayed claimed: the set changes again. */
+		if (vmt_units_add(re.s, "late", NULL, NULL, NULL) < 0 || vmt_units_count(re.s) != 2)
+			_exit(3);
+		vmt_units_free(re.s);
+		_exit(0);
+	}
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	if (WIFSIGNALED(st))
+		VMT_FAIL("vmt_units_inspect deadlocked (signal %d)", WTERMSIG(st));
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(WEXITSTATUS(st), 0);
+}
+
+/* An operation asked for from another thread waits for the inspect operations. */
+struct inspect_hold {
+	vmt_units *s;
+	atomic_bool go, started;
+	atomic_int inspect_end, start_begin;
+	int start_r;
+};
+
+static void op_inspect_hold(void *ud, FILE *out)
+{
+	struct inspect_hold *h = ud;
+
+	atomic_store(&h->go, true);
+	/* Give the other thread time to reach vmt_units_start(). */
+	for (int i = 0; i < 200 && !atomic_load(&h->started); i++)
+		usleep(1000);
+	usleep(20000);
+	atomic_store(&h->inspect_end, atomic_fetch_add(&seq, 1) + 1);
+	fputs("1", out);
+}
+
+static void op_start_hold(void *ud)
+{
+	struct inspect_hold *h = ud;
+
+	atomic_store(&h->start_begin, atomic_fetch_add(&seq, 1) + 1);
+}
+
+static void *start_when_told(void *arg)
+{
+	struct inspect_hold *h = arg;
+
+	while (!atomic_load(&h->go))
+		sched_yield();
+	atomic_store(&h->started, true);
+	h->start_r = vmt_units_start(h->s, NULL);
+	return NULL;
+}
+
+TEST(operation_waits_for_inspect_ops_of_another_thread)
+{
+	static const struct vmt_unit_ops ops = { .start = op_start_hold, .inspect = op_inspect_hold };
+	static struct inspect_hold h;
+	pthread_t th;
+	FILE *null = fopen("/dev/null", "w");
+
+	ASSERT_TRUE(null != NULL);
+	h.s = new_set();
+	ASSERT_OK(vmt_units_add(h.s, "held", &ops, &h, NULL));
+	ASSERT_EQ(pthread_create(&th, NULL, start_when_told, &h), 0);
+	ASSERT_OK(vmt_units_inspect(h.s, null));
+	pthread_join(th, NULL);
+	fclose(null);
+	ASSERT_OK(h.start_r);
+	/* The unit's start never ran beside its inspect. */
+	ASSERT_GT(atomic_load(&h.start_begin), atomic_load(&h.inspect_end));
+	vmt_units_free(h.s);
+}
+
 TEST(save_failure_leaves_no_section)
 {
 	struct tu a = { .value = 1 }, b = { .value = 2, .fail = -ENOSPC, .fail_op = VMT_UNIT_OP_SAVE };
@@ -1211,6 +1357,69 @@ TEST(new_without_room_for_a_worker_thread)
 		SKIP("setrlimit(RLIMIT_AS) refused");
 	if (WEXITSTATUS(st) == 4)
 		SKIP("64 threads fit under the address-space limit");
+	ASSERT_EQ(WEXITSTATUS(st), 0);
+#endif
+}
+
+/* The copy inspect takes under the lock can fail: -ENOMEM, nothing printed. */
+TEST(inspect_without_memory_for_the_copy_is_enomem)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	SKIP("a sanitizer's allocator cannot run under an address-space limit");
+#else
+	pid_t pid;
+	int st;
+
+	if (!vm_size())
+		SKIP("no VmSize in /proc/self/status");
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		vmt_units *s = NULL;
+		char name[VMT_UNIT_NAME_MAX + 1];
+		struct rlimit rl;
+		FILE *null = fopen("/dev/null", "w");
+		void **hog = NULL;
+		int r;
+
+		if (!null || vmt_units_new(&s) < 0)
+			_exit(5);
+		/* 20000 long names: the copy needs more than 2 MiB in two blocks. */
+		memset(name, 'n', sizeof(name));
+		name[VMT_UNIT_NAME_MAX] = 0;
+		for (int i = 0; i < 20000; i++) {
+			snprintf(name, 8, "%07d", i);
+			name[7] = 'n';
+			if (vmt_units_add(s, name, NULL, NULL, NULL) < 0)
+				_exit(5);
+		}
+		rl.rlim_cur = rl.rlim_max = (rlim_t)(vm_size() + (1u << 20));
+		if (setrlimit(RLIMIT_AS, &rl) < 0)
+			_exit(3);
+		/*
+		 * Take what libc still has free (earlier tests freed plenty), in
+		 * blocks small enough that no 1 MiB hole stays behind.
+		 */
+		for (void **p; (p = malloc(16384));) {
+			*p = hog;
+			hog = p;
+		}
+		r = vmt_units_inspect(s, null);
+		while (hog) {
+			void **next = *hog;
+
+			free(hog);
+			hog = next;
+		}
+		if (r != -ENOMEM)
+			_exit(r == 0 ? 1 : 2);
+		/* Nothing stayed claimed. */
+		_exit(vmt_units_add(s, "after", NULL, NULL, NULL) == 0 ? 0 : 4);
+	}
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT_TRUE(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 3)
+		SKIP("setrlimit(RLIMIT_AS) refused");
 	ASSERT_EQ(WEXITSTATUS(st), 0);
 #endif
 }

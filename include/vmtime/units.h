@@ -32,6 +32,15 @@
  * change the set (add, remove, dependencies, another operation) return -EBUSY,
  * including calls made from a unit's own operation; vmt_units_inspect() may
  * be called at any time.
+ *
+ * Locks: the set's lock is never held while a unit operation runs (inspect
+ * included) nor while vmt_units_inspect() writes to its stream.  An
+ * operation may therefore call any function of its own set: the getters
+ * (count, find, state, running, inspect) work, changes are -EBUSY.  While
+ * an inspect calls the units' inspect operations, changes and operations
+ * asked for by other threads wait for it to finish, so an inspect
+ * operation never runs beside another operation of its unit, nor after its
+ * unit was removed; it must not wait for a thread that changes the set.
  */
 #ifndef VMTIME_UNITS_H
 #define VMTIME_UNITS_H
@@ -397,10 +406,14 @@ VMT_EXPORT int vmt_units_restore(vmt_units *units, vmt_snap_reader *r, vmt_units
  * an array of {name, state, depends_on, dependents, and "inspect", the unit's
  * own JSON, when it has an inspect operation}.  While an operation runs, the
  * units' inspect operations are not called (they may be busy) and each unit
- * carries "progress": waiting, running, done, failed or skipped.
+ * carries "progress": waiting, running, done, failed or skipped.  The set is
+ * copied under its lock, then written (and the inspect operations called)
+ * without it.
  *
- * Context: any thread, also during an operation and from a unit operation.
- * Return: 0, -EINVAL for a NULL argument, -EIO if writing failed.
+ * Context: any thread, also during an operation and from a unit operation
+ * (an inspect operation included).
+ * Return: 0, -EINVAL for a NULL argument, -ENOMEM if the copy could not be
+ * made, -EIO if writing failed.
  */
 VMT_EXPORT int vmt_units_inspect(vmt_units *units, FILE *out);
 
