@@ -892,7 +892,7 @@ TEST(json_str_escapes_and_replaces_invalid_utf8)
 }
 
 /*
- * Issue 9 defect 7: `vmtime snapshot show` printed a string field's bytes
+ * Issue 9 defect 7: `vmtime snapshot show` (now `show --json`) printed a string field's bytes
  * as they were, so a snapshot could make it print invalid UTF-8 (invalid
  * JSON).  Its whole output must be UTF-8 with the bad bytes escaped.
  */
@@ -915,7 +915,7 @@ TEST(tool_show_prints_valid_utf8_json)
 	ASSERT_OK(vmt_fields_put_str(fw, 1, "\xff\xfe\"\x01"));
 	ASSERT_OK(vmt_snap_writer_save(w, path, &e));
 	vmt_snap_writer_free(w);
-	snprintf(cmd, sizeof(cmd), "%s/vmtime snapshot show %s", VMT_BINARY_DIR, path);
+	snprintf(cmd, sizeof(cmd), "%s/vmtime snapshot show --json %s", VMT_BINARY_DIR, path);
 	p = popen(cmd, "r");
 	ASSERT_TRUE(p != NULL);
 	n = fread(out, 1, sizeof(out) - 1, p);
