@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <vmtime/error.h>
@@ -265,22 +266,99 @@ static void field_one_side(struct diff *d, const struct snap_node *n, bool added
 	change_end(d);
 }
 
-/* The index of the @nth field with @id in @g, or -1. */
-static long nth_field(const struct snap_node *g, uint32_t id, size_t nth)
+/*
+ * Pairing: the Nth element of A with a key (a field id, a section name) goes
+ * with the Nth of B with that key.  Both sides are sorted by (key, index),
+ * so a file with many repeated ids costs O(n log n), not O(n^2).
+ */
+struct ref {
+	uint32_t id;
+	const char *name; /* sections; NULL for fields */
+	size_t idx;
+};
+
+struct pairing {
+	long *a_to_b;	/* A's element i goes with B's a_to_b[i], or -1 */
+	bool *b_paired; /* B's element j has a partner in A */
+};
+
+static int key_cmp(const struct ref *a, const struct ref *b)
 {
-	for (size_t i = 0; i < g->nkids; i++)
-		if (g->kids[i].id == id && nth-- == 0)
-			return (long)i;
-	return -1;
+	if (a->name)
+		return strcmp(a->name, b->name);
+	return (a->id > b->id) - (a->id < b->id);
 }
 
-static size_t occurrence(const struct snap_node *g, size_t i)
+static int ref_cmp(const void *x, const void *y)
 {
-	size_t k = 0;
+	const struct ref *a = x, *b = y;
+	int c = key_cmp(a, b);
 
-	for (size_t j = 0; j < i; j++)
-		k += g->kids[j].id == g->kids[i].id;
-	return k;
+	return c ? c : (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* Consumes @ra and @rb (sorted in place); *@p is freed with free(p->a_to_b). */
+static int pair_up(struct ref *ra, size_t na, struct ref *rb, size_t nb, struct pairing *p)
+{
+	size_t i = 0, j = 0;
+	char *mem = malloc(na * sizeof(long) + nb * sizeof(bool) + 1);
+
+	if (!mem)
+		return -ENOMEM;
+	p->a_to_b = (long *)(void *)mem;
+	p->b_paired = (bool *)(mem + na * sizeof(long));
+	for (size_t k = 0; k < na; k++)
+		p->a_to_b[k] = -1;
+	memset(p->b_paired, 0, nb * sizeof(bool));
+	qsort(ra, na, sizeof(*ra), ref_cmp);
+	qsort(rb, nb, sizeof(*rb), ref_cmp);
+	while (i < na && j < nb) {
+		int c = key_cmp(&ra[i], &rb[j]);
+
+		if (c < 0) {
+			i++;
+		} else if (c > 0) {
+			j++;
+		} else {
+			p->a_to_b[ra[i].idx] = (long)rb[j].idx;
+			p->b_paired[rb[j].idx] = true;
+			i++;
+			j++;
+		}
+	}
+	return 0;
+}
+
+static int pair_fields(const struct snap_node *a, const struct snap_node *b, struct pairing *p)
+{
+	struct ref *r = malloc((a->nkids + b->nkids + 1) * sizeof(*r));
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->nkids; i++)
+		r[i] = (struct ref){ a->kids[i].id, NULL, i };
+	for (size_t j = 0; j < b->nkids; j++)
+		r[a->nkids + j] = (struct ref){ b->kids[j].id, NULL, j };
+	ret = pair_up(r, a->nkids, r + a->nkids, b->nkids, p);
+	free(r);
+	return ret;
+}
+
+static int pair_sections(const struct snap_file *a, const struct snap_file *b, struct pairing *p)
+{
+	struct ref *r = malloc((a->n + b->n + 1) * sizeof(*r));
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->n; i++)
+		r[i] = (struct ref){ 0, a->secs[i].name, i };
+	for (size_t j = 0; j < b->n; j++)
+		r[a->n + j] = (struct ref){ 0, b->secs[j].name, j };
+	ret = pair_up(r, a->n, r + a->n, b->n, p);
+	free(r);
+	return ret;
 }
 
 static bool same_value(const struct snap_node *a, const struct snap_node *b)
@@ -295,57 +373,47 @@ static bool same_value(const struct snap_node *a, const struct snap_node *b)
 	}
 }
 
-static void diff_fields(struct diff *d, const struct snap_node *a, const struct snap_node *b)
+static int diff_fields(struct diff *d, const struct snap_node *a, const struct snap_node *b)
 {
+	struct pairing p;
+	int ret = pair_fields(a, b, &p);
+
+	if (ret < 0)
+		return ret;
 	/* Every field of A: changed, removed or the same; then B's new ones. */
-	for (size_t i = 0; i < a->nkids; i++) {
+	for (size_t i = 0; i < a->nkids && ret >= 0; i++) {
 		const struct snap_node *fa = &a->kids[i];
-		long j = nth_field(b, fa->id, occurrence(a, i));
+		const struct snap_node *fb = p.a_to_b[i] < 0 ? NULL : &b->kids[p.a_to_b[i]];
 
 		d->path[d->depth++] = fa->id;
-		if (j < 0) {
+		if (!fb) {
 			field_one_side(d, fa, false);
-		} else if (fa->type == VMT_FIELD_GROUP && b->kids[j].type == VMT_FIELD_GROUP) {
-			diff_fields(d, fa, &b->kids[j]);
-		} else if (fa->type != b->kids[j].type || !same_value(fa, &b->kids[j])) {
-			bool typed = fa->type != b->kids[j].type;
+		} else if (fa->type == VMT_FIELD_GROUP && fb->type == VMT_FIELD_GROUP) {
+			ret = diff_fields(d, fa, fb);
+		} else if (fa->type != fb->type || !same_value(fa, fb)) {
+			bool typed = fa->type != fb->type;
 
 			change_begin(d, "changed");
-			change_path(d, fa->desc ? fa : &b->kids[j]);
+			change_path(d, fa->desc ? fa : fb);
 			if (!d->json)
 				fputs(": ", stdout);
 			change_value(d, "old", fa, typed);
 			if (!d->json)
 				fputs(" -> ", stdout);
-			change_value(d, "new", &b->kids[j], typed);
+			change_value(d, "new", fb, typed);
 			change_end(d);
 		}
 		d->depth--;
 	}
-	for (size_t j = 0; j < b->nkids; j++) {
-		if (nth_field(a, b->kids[j].id, occurrence(b, j)) >= 0)
+	for (size_t j = 0; j < b->nkids && ret >= 0; j++) {
+		if (p.b_paired[j])
 			continue;
 		d->path[d->depth++] = b->kids[j].id;
 		field_one_side(d, &b->kids[j], true);
 		d->depth--;
 	}
-}
-
-static long nth_section(const struct snap_file *f, const char *name, size_t nth)
-{
-	for (size_t i = 0; i < f->n; i++)
-		if (!strcmp(f->secs[i].name, name) && nth-- == 0)
-			return (long)i;
-	return -1;
-}
-
-static size_t sec_occurrence(const struct snap_file *f, size_t i)
-{
-	size_t k = 0;
-
-	for (size_t j = 0; j < i; j++)
-		k += !strcmp(f->secs[j].name, f->secs[i].name);
-	return k;
+	free(p.a_to_b);
+	return ret;
 }
 
 static void section_one_side(struct diff *d, const struct snap_sec *s, bool added)
@@ -360,11 +428,16 @@ static void section_one_side(struct diff *d, const struct snap_sec *s, bool adde
 	change_end(d);
 }
 
-static size_t diff(const struct snap_file *a, const struct snap_file *b, const char *pa,
-		   const char *pb, bool json)
+/* Returns the number of changes, or a negative errno. */
+static long diff(const struct snap_file *a, const struct snap_file *b, const char *pa,
+		 const char *pb, bool json)
 {
 	struct diff d = { .json = json };
+	struct pairing p;
+	int ret = pair_sections(a, b, &p);
 
+	if (ret < 0)
+		return ret;
 	if (json) {
 		printf("{\"a\": ");
 		vmti_json_cstr(stdout, pa);
@@ -374,9 +447,9 @@ static size_t diff(const struct snap_file *a, const struct snap_file *b, const c
 	} else {
 		printf("--- %s\n+++ %s\n", pa, pb);
 	}
-	for (size_t i = 0; i < a->n; i++) {
+	for (size_t i = 0; i < a->n && ret >= 0; i++) {
 		const struct snap_sec *sa = &a->secs[i];
-		long j = nth_section(b, sa->name, sec_occurrence(a, i));
+		long j = p.a_to_b[i];
 
 		if (j < 0) {
 			section_one_side(&d, sa, false);
@@ -389,16 +462,19 @@ static size_t diff(const struct snap_file *a, const struct snap_file *b, const c
 			       sa->payload_version, b->secs[j].payload_version);
 			change_end(&d);
 		}
-		diff_fields(&d, &sa->root, &b->secs[j].root);
+		ret = diff_fields(&d, &sa->root, &b->secs[j].root);
 	}
-	for (size_t j = 0; j < b->n; j++)
-		if (nth_section(a, b->secs[j].name, sec_occurrence(b, j)) < 0)
+	for (size_t j = 0; j < b->n && ret >= 0; j++)
+		if (!p.b_paired[j])
 			section_one_side(&d, &b->secs[j], true);
+	free(p.a_to_b);
+	if (ret < 0)
+		return ret;
 	if (json)
 		printf("%s], \"equal\": %s}\n", d.changes ? "\n  " : "", d.changes ? "false" : "true");
 	else if (!d.changes)
 		printf("no differences\n");
-	return d.changes;
+	return (long)d.changes;
 }
 
 static int run(const char *sub, int argc, char **argv)
@@ -423,7 +499,9 @@ static int run(const char *sub, int argc, char **argv)
 			snap_file_free(&fa);
 			return r;
 		}
-		r = diff(&fa, &fb, files[0], files[1], json) ? CLI_FAIL : CLI_OK;
+		long n = diff(&fa, &fb, files[0], files[1], json);
+
+		r = n < 0 ? cli_error(CLI_IO, cmd, (int)n, "comparing failed") : n ? CLI_FAIL : CLI_OK;
 		snap_file_free(&fb);
 	} else {
 		r = load(cmd, files[0], &fa, CLI_FAIL);
