@@ -41,7 +41,8 @@ static void usage(FILE *f)
 
 static int version(void)
 {
-	printf("vmtime %d.%d.%d\n", VMT_VERSION_MAJOR, VMT_VERSION_MINOR, VMT_VERSION_PATCH);
+	/* The library actually loaded, not the headers the tool was built with. */
+	printf("vmtime %s\n", vmt_version_string());
 	return CLI_OK;
 }
 

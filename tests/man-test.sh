@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# man-test.sh coverage MAN_DIR LIBVMTIME_SO - every vmt_* symbol the shared
+#	library exports has a man3 page, and every function the headers
+#	document (MAN_DIR/functions.txt) is exported.
+# man-test.sh render MAN_DIR - groff renders every page with all warnings
+#	on (-ww) and prints none; skipped (77) without groff.
+set -euo pipefail
+what=$1 dir=$2
+case $what in
+coverage)
+	lib=$3
+	command -v nm >/dev/null || { echo "nm missing: skipped"; exit 77; }
+	syms=$(nm -D --defined-only "$lib" | awk '$3 ~ /^vmt_/ { sub(/@.*/, "", $3); print $3 }' | sort -u)
+	[ -n "$syms" ] || { echo "no vmt_* symbol exported by $lib"; exit 1; }
+	bad=0
+	for s in $syms; do
+		[ -f "$dir/man3/$s.3" ] || { echo "exported $s has no man page (no kernel-doc comment in include/vmtime/?)"; bad=1; }
+	done
+	while read -r f; do
+		grep -qx "$f" <<<"$syms" || { echo "documented $f() is not exported by $lib"; bad=1; }
+	done <"$dir/functions.txt"
+	echo "$(wc -w <<<"$syms") exported symbols, $(ls "$dir/man3" | wc -l) man3 pages"
+	exit $bad
+	;;
+render)
+	command -v groff >/dev/null || { echo "groff missing (groff-base): skipped"; exit 77; }
+	bad=0 n=0
+	for p in "$dir"/man1/*.1 "$dir"/man3/*.3; do
+		[ -e "$p" ] || continue
+		n=$((n + 1))
+		out=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$p" 2>&1) || { echo "$p: groff failed"; bad=1; }
+		[ -z "$out" ] || { echo "$out"; bad=1; }
+	done
+	[ "$n" -gt 0 ] || { echo "no pages in $dir"; exit 1; }
+	echo "$n pages rendered"
+	exit $bad
+	;;
+*) echo "usage: $0 coverage MAN_DIR LIB | render MAN_DIR" >&2; exit 2 ;;
+esac
