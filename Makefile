@@ -7,23 +7,36 @@
 #                 missing inside a kernel under QEMU emulation with nested SVM
 #                 (tests/kvm/check-kvm.sh; about a minute, not part of check)
 #   make bench    install the competitors (libuv, libevent, ...) and run bench/
-#   make demo     run the main job (vmtime demo)
-#   make install  install libraries, headers, vmtime.pc and the vmtime tool
+#   make demo     build the vmtime tool alone and run the main job (vmtime demo)
+#   make install  install libraries, headers, vmtime.pc, the CMake package,
+#                 the vmtime tool, man pages, docs and examples
+#                 (PREFIX=/usr/local, DESTDIR honoured)
+#   make uninstall  remove what the last install wrote (same DESTDIR)
+# Packagers: make CMAKE_ARGS="-DBUILD_TESTING=OFF -DVMT_WERROR=OFF" (see README.md).
 JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 CMAKE ?= cmake
 CTEST ?= ctest
+CMAKE_ARGS ?=
+# cmake --build runs make again; its "Entering directory" lines are noise.
+MAKEFLAGS += --no-print-directory
 
-.PHONY: all build check check-kvm check-plain check-asan check-tsan bench demo install deps-check deps-bench clean
+.PHONY: all build configure check check-kvm check-plain check-asan check-tsan bench demo install \
+	uninstall deps-check deps-demo deps-bench clean
 
 all: build
 
-build:
-	$(CMAKE) -S . -B build -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+configure:
+	$(CMAKE) -S . -B build -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS) >/dev/null
+
+build: configure
 	$(CMAKE) --build build -j $(JOBS)
 
 deps-check:
 	@bash tools/install-deps.sh check
+
+deps-demo:
+	@bash tools/install-deps.sh demo
 
 deps-bench:
 	@bash tools/install-deps.sh bench
@@ -57,11 +70,17 @@ bench: deps-bench
 	$(CMAKE) --build build-bench -j $(JOBS) --target benchmarks
 	bash bench/run-all.sh build-bench
 
-demo: deps-check build
+# Only the tool and what it links (the library, the KVM example's VMM):
+# no tests, benchmarks or man pages.
+demo: deps-demo configure
+	$(CMAKE) --build build -j $(JOBS) --target vmtime_tool
 	./build/vmtime demo
 
 install: build
-	$(CMAKE) --install build
+	DESTDIR="$(DESTDIR)" $(CMAKE) --install build
+
+uninstall:
+	DESTDIR="$(DESTDIR)" $(CMAKE) -DMANIFEST=build/install_manifest.txt -P cmake/scripts/uninstall.cmake
 
 clean:
 	rm -rf build build-asan build-tsan build-bench

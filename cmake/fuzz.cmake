@@ -29,7 +29,10 @@ set_tests_properties(snapshot-tool-check-damaged PROPERTIES WILL_FAIL TRUE)
 set_tests_properties(snapshot-tool-show PROPERTIES
   PASS_REGULAR_EXPRESSION "\"name\": \"rtc\", \"payload_version\": 3")
 
-find_program(VMT_CLANG NAMES clang clang-19 clang-18 clang-17 clang-16 clang-15 clang-14)
+# A packager's build (BUILD_TESTING=OFF) neither looks for clang nor probes it.
+if(BUILD_TESTING)
+  find_program(VMT_CLANG NAMES clang clang-19 clang-18 clang-17 clang-16 clang-15 clang-14)
+endif()
 if(VMT_CLANG AND NOT DEFINED VMT_CLANG_FUZZER_OK)
   set(_probe ${CMAKE_BINARY_DIR}/fuzz-probe.c)
   file(WRITE ${_probe} "#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n")

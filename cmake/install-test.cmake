@@ -12,3 +12,11 @@ endif()
 add_test(NAME tool-version COMMAND vmtime_tool --version)
 set_tests_properties(tool-version PROPERTIES LABELS single
   PASS_REGULAR_EXPRESSION "^vmtime ${PROJECT_VERSION}\n$")
+
+# A distribution's build: -DBUILD_TESTING=OFF -DVMT_WERROR=OFF
+# (tests/packager-build.sh builds the tree again in a scratch directory).
+if(VMT_SANITIZE STREQUAL "")
+  add_test(NAME packager-build COMMAND bash ${CMAKE_SOURCE_DIR}/tests/packager-build.sh
+    ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR} ${CMAKE_C_COMPILER})
+  set_tests_properties(packager-build PROPERTIES LABELS single TIMEOUT 600)
+endif()

@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Install what `make check` or `make bench` needs from Debian's archive, only
-# when something is missing (a no-op on a machine that has it all).
+# Install what `make demo`, `make check` or `make bench` needs from Debian's
+# archive, only when something is missing (a no-op on a machine that has it
+# all).
+#   demo   a C compiler, cmake and make: the tool and the KVM example only
+#   check  + g++ (header test as C++), libc6-dev (the install test links a
+#          static program), pkg-config, util-linux (setarch for TSan),
+#          groff-base (man-render), and the loops the examples plug into
+#          (libuv, GLib, libevent, sd-event) so their tests run
+#   bench  the competitors the benchmarks measure
+# clang is in none: only the optional libFuzzer target uses it
+# (tests/fuzz/; `apt-get install clang` first).
 set -euo pipefail
 what=${1:-check}
+loops=(libuv1-dev libglib2.0-dev libevent-dev libsystemd-dev)
 case $what in
-check) pkgs=(cmake gcc g++ make pkg-config util-linux clang) ;;
-bench) pkgs=(cmake gcc make pkg-config libuv1-dev libevent-dev libev-dev libsystemd-dev libglib2.0-dev) ;;
-*) echo "usage: $0 check|bench" >&2; exit 2 ;;
+demo) pkgs=(cmake gcc make) ;;
+check) pkgs=(cmake gcc g++ make libc6-dev pkg-config util-linux groff-base "${loops[@]}") ;;
+bench) pkgs=(cmake gcc make pkg-config libev-dev "${loops[@]}") ;;
+*) echo "usage: $0 demo|check|bench" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
