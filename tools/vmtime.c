@@ -41,7 +41,7 @@ static void usage(FILE *f)
 
 static int version(void)
 {
-	/* The library actually loaded, not the headers the tool was built with. */
+	/* What the library says, so the tool and vmt_version() cannot differ. */
 	printf("vmtime %s\n", vmt_version_string());
 	return CLI_OK;
 }
