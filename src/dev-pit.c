@@ -106,6 +106,7 @@ struct vmt_pit {
 	vmt_timer *timer;
 	struct vmti_irq irq;
 	char name[VMT_DEV_NAME_MAX + 1];
+	struct vmti_dev_unit unit;
 	enum vmt_tick_policy policy;
 	vmt_ns min_period, retry;
 	struct chan ch[3];
@@ -1171,48 +1172,26 @@ int vmt_pit_inspect(vmt_pit *pit, FILE *out)
 	return r < 0 ? -EIO : 0;
 }
 
-static int unit_reset(void *ud, struct vmt_error *err)
+static int unit_op(void *dev, enum vmti_unit_op op, vmt_fields_writer *w,
+		   const vmt_fields_reader *r, FILE *out)
 {
-	(void)err;
-	return vmt_pit_reset(ud);
-}
-
-static int unit_save(void *ud, vmt_fields_writer *w, struct vmt_error *err)
-{
-	(void)err;
-	return vmt_pit_save(ud, w, 1);
-}
-
-static int unit_restore(void *ud, vmt_fields_reader *r, uint32_t version, struct vmt_error *err)
-{
-	int e;
-
-	if (version != VMT_PIT_SAVE_VERSION) {
-		snprintf(err->msg, sizeof(err->msg), "pit: payload version %u", version);
-		return -EPROTONOSUPPORT;
+	switch (op) {
+	case VMTI_UNIT_RESET:
+		return vmt_pit_reset(dev);
+	case VMTI_UNIT_SAVE:
+		return vmt_pit_save(dev, w, VMTI_DEV_UNIT_GROUP);
+	case VMTI_UNIT_RESTORE:
+		return vmt_pit_restore(dev, r, VMTI_DEV_UNIT_GROUP);
+	case VMTI_UNIT_INSPECT:
+		return vmt_pit_inspect(dev, out);
 	}
-	e = vmt_pit_restore(ud, r, 1);
-	if (e < 0)
-		snprintf(err->msg, sizeof(err->msg), "pit: saved state refused (%d)", e);
-	return e;
-}
-
-static void unit_inspect(void *ud, FILE *out)
-{
-	vmt_pit_inspect(ud, out);
+	return -EINVAL;
 }
 
 int vmt_pit_add_unit(vmt_pit *pit, vmt_units *units, vmt_unit **ret)
 {
-	static const struct vmt_unit_ops ops = {
-		.reset = unit_reset,
-		.save = unit_save,
-		.save_version = VMT_PIT_SAVE_VERSION,
-		.restore = unit_restore,
-		.inspect = unit_inspect,
-	};
-
 	if (!pit || !units)
 		return -EINVAL;
-	return vmti_dev_add_unit(units, pit->name, &ops, pit, ret);
+	pit->unit = (struct vmti_dev_unit){ unit_op, pit, pit->name };
+	return vmti_dev_unit_add(units, &pit->unit, ret);
 }

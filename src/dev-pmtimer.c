@@ -29,6 +29,7 @@ struct vmt_pmtimer {
 	vmt_timer *timer;
 	struct vmti_irq irq;
 	char name[VMT_DEV_NAME_MAX + 1];
+	struct vmti_dev_unit unit;
 	unsigned bits;		/* 24 or 32 */
 	uint64_t off;
 	uint64_t seen;		/* toggles up to here are in TMR_STS */
@@ -338,48 +339,26 @@ int vmt_pmtimer_inspect(vmt_pmtimer *pm, FILE *out)
 	return r < 0 ? -EIO : 0;
 }
 
-static int unit_reset(void *ud, struct vmt_error *err)
+static int unit_op(void *dev, enum vmti_unit_op op, vmt_fields_writer *w,
+		   const vmt_fields_reader *r, FILE *out)
 {
-	(void)err;
-	return vmt_pmtimer_reset(ud);
-}
-
-static int unit_save(void *ud, vmt_fields_writer *w, struct vmt_error *err)
-{
-	(void)err;
-	return vmt_pmtimer_save(ud, w, 1);
-}
-
-static int unit_restore(void *ud, vmt_fields_reader *r, uint32_t version, struct vmt_error *err)
-{
-	int e;
-
-	if (version != VMT_PMTIMER_SAVE_VERSION) {
-		snprintf(err->msg, sizeof(err->msg), "pmtimer: payload version %u", version);
-		return -EPROTONOSUPPORT;
+	switch (op) {
+	case VMTI_UNIT_RESET:
+		return vmt_pmtimer_reset(dev);
+	case VMTI_UNIT_SAVE:
+		return vmt_pmtimer_save(dev, w, VMTI_DEV_UNIT_GROUP);
+	case VMTI_UNIT_RESTORE:
+		return vmt_pmtimer_restore(dev, r, VMTI_DEV_UNIT_GROUP);
+	case VMTI_UNIT_INSPECT:
+		return vmt_pmtimer_inspect(dev, out);
 	}
-	e = vmt_pmtimer_restore(ud, r, 1);
-	if (e < 0)
-		snprintf(err->msg, sizeof(err->msg), "pmtimer: saved state refused (%d)", e);
-	return e;
-}
-
-static void unit_inspect(void *ud, FILE *out)
-{
-	vmt_pmtimer_inspect(ud, out);
+	return -EINVAL;
 }
 
 int vmt_pmtimer_add_unit(vmt_pmtimer *pm, vmt_units *units, vmt_unit **ret)
 {
-	static const struct vmt_unit_ops ops = {
-		.reset = unit_reset,
-		.save = unit_save,
-		.save_version = VMT_PMTIMER_SAVE_VERSION,
-		.restore = unit_restore,
-		.inspect = unit_inspect,
-	};
-
 	if (!pm || !units)
 		return -EINVAL;
-	return vmti_dev_add_unit(units, pm->name, &ops, pm, ret);
+	pm->unit = (struct vmti_dev_unit){ unit_op, pm, pm->name };
+	return vmti_dev_unit_add(units, &pm->unit, ret);
 }

@@ -21,6 +21,7 @@
 #include <vmtime/timer.h>
 #include <vmtime/units.h>
 
+#include "dev-tests.h"
 #include "tests.h"
 
 #define MAX_IRQS 4096
@@ -509,20 +510,13 @@ TEST(stopped_clock_freezes_the_count_and_raises_nothing)
 	fx_fini(&f);
 }
 
-/* Serialize @w into a reader over its bytes (through a snapshot buffer). */
+/* Serialize @w into a reader over its bytes (through a snapshot image). */
 static void to_reader(vmt_fields_writer *w, vmt_snap_writer **sw, vmt_snap_reader **sr,
 		      vmt_fields_reader *r)
 {
-	struct vmt_snap_section sec;
-	const void *buf;
-	size_t len;
-
 	ASSERT_OK(vmt_snap_writer_new(sw));
 	ASSERT_OK(vmt_snap_writer_add(*sw, "pit", 1, w));
-	ASSERT_OK(vmt_snap_writer_save_buffer(*sw, &buf, &len, NULL));
-	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, sr, NULL));
-	ASSERT_OK(vmt_snap_reader_section(*sr, 0, &sec));
-	*r = sec.fields;
+	dev_reopen(*sw, "pit", sr, r);
 }
 
 TEST(save_restore_mid_period_on_a_clock_at_another_time)
@@ -882,6 +876,26 @@ TEST(unit_saves_resets_and_needs_vmtime)
 	ASSERT_EQ(latched(&f, 0), 0);
 	ASSERT_OK(vmt_units_restore(u, sr, NULL));
 	ASSERT_EQ(latched(&f, 0), 5000 - 1234);
+	{
+		/* A payload version the device does not know. */
+		vmt_snap_writer *sw2;
+		vmt_snap_reader *sr2;
+		vmt_fields_writer *w;
+		vmt_fields_reader r;
+		vmt_units_report *rep = NULL;
+		const struct vmt_unit_result *e;
+
+		ASSERT_OK(vmt_snap_writer_new(&sw2));
+		ASSERT_OK(vmt_snap_writer_section(sw2, "pit", 2, &w));
+		ASSERT_OK(vmt_pit_save(f.pit, w, 1));
+		dev_reopen(sw2, "pit", &sr2, &r);
+		ASSERT_ERR(vmt_units_restore(u, sr2, &rep), -EPROTONOSUPPORT);
+		e = vmt_units_report_find(rep, "pit", VMT_UNIT_OP_RESTORE);
+		ASSERT_TRUE(e != NULL && strstr(e->msg, "payload version 2") != NULL);
+		vmt_units_report_free(rep);
+		vmt_snap_reader_free(sr2);
+		vmt_snap_writer_free(sw2);
+	}
 	m = open_memstream(&txt, &tlen);
 	ASSERT_OK(vmt_pit_inspect(f.pit, m));
 	fclose(m);

@@ -11,6 +11,7 @@
 #include <vmtime/snapshot.h>
 #include <vmtime/units.h>
 
+#include "dev-tests.h"
 #include "tests.h"
 
 struct fx {
@@ -210,9 +211,7 @@ TEST(save_restore_resumes_the_count_on_a_clock_at_another_time)
 	vmt_fields_writer *w;
 	vmt_snap_writer *sw;
 	vmt_snap_reader *sr;
-	struct vmt_snap_section sec;
-	const void *buf;
-	size_t len;
+	vmt_fields_reader fr;
 	uint64_t v;
 
 	fx_init_at(&a, 0, 0);
@@ -224,13 +223,11 @@ TEST(save_restore_resumes_the_count_on_a_clock_at_another_time)
 	ASSERT_OK(vmt_pmtimer_save(a.pm, w, 3));
 	ASSERT_OK(vmt_snap_writer_new(&sw));
 	ASSERT_OK(vmt_snap_writer_add(sw, "pmtimer", 1, w));
-	ASSERT_OK(vmt_snap_writer_save_buffer(sw, &buf, &len, NULL));
-	ASSERT_OK(vmt_snap_reader_from_buffer(buf, len, &sr, NULL));
-	ASSERT_OK(vmt_snap_reader_section(sr, 0, &sec));
+	dev_reopen(sw, "pmtimer", &sr, &fr);
 
 	fx_init_at(&b, 0, 7 * VMT_NS_PER_SEC + 333);
 	ASSERT_OK(vmt_keeper_stop(b.k));
-	ASSERT_OK(vmt_pmtimer_restore(b.pm, &sec.fields, 3));
+	ASSERT_OK(vmt_pmtimer_restore(b.pm, &fr, 3));
 	ASSERT_EQ(rd(&b, VMT_PMTIMER_PM_TMR, 4), v);
 	ASSERT_EQ(rd(&b, VMT_PMTIMER_PM1_STS, 2), 1);
 	ASSERT_EQ(b.sci, 1);
@@ -239,12 +236,12 @@ TEST(save_restore_resumes_the_count_on_a_clock_at_another_time)
 	ASSERT_TRUE(rd(&b, VMT_PMTIMER_PM_TMR, 4) - v >= 3579545 - 1 &&
 		    rd(&b, VMT_PMTIMER_PM_TMR, 4) - v <= 3579545 + 1);
 	/* Another width, another group: refused. */
-	ASSERT_ERR(vmt_pmtimer_restore(b.pm, &sec.fields, 4), -ENOENT);
+	ASSERT_ERR(vmt_pmtimer_restore(b.pm, &fr, 4), -ENOENT);
 	{
 		struct fx c;
 
 		fx_init_at(&c, 1, 0);
-		ASSERT_ERR(vmt_pmtimer_restore(c.pm, &sec.fields, 3), -EINVAL);
+		ASSERT_ERR(vmt_pmtimer_restore(c.pm, &fr, 3), -EINVAL);
 		fx_fini(&c);
 	}
 	vmt_snap_reader_free(sr);
