@@ -13,7 +13,6 @@
  * update moves it forward, never back.
  */
 #include <errno.h>
-#include <stdatomic.h>
 
 #include "guest-internal.h"
 #include "source-internal.h"
@@ -29,53 +28,26 @@ static vmti_u128 host_rate(const struct vmti_tsc_params *p)
 int vmti_guest_sample(const vmt_source *src, const struct vmt_guest_tsc *gt,
 		      struct vmti_guest_sample *s)
 {
-	const struct vmti_page *p = atomic_load_explicit(&src->page, memory_order_acquire);
 	uint64_t ratio = gt->ratio ? gt->ratio : UINT64_C(1) << VMT_GUEST_RATIO_FRAC_BITS;
-	struct vmti_tsc_params tp = { 0 };
-	uint64_t flags, tsc;
-	vmt_ns vm, hb, h;
+	struct vmti_clock_state st;
 
 	if (gt->guest_khz && (gt->guest_khz < VMTI_TSC_MIN_KHZ || gt->guest_khz > VMTI_TSC_MAX_KHZ))
 		return -EINVAL;
-	for (;;) {
-		uint64_t seq = atomic_load_explicit(&p->seq, memory_order_acquire);
-
-		if (seq & 1)
-			continue;
-		flags = atomic_load_explicit(&p->flags, memory_order_relaxed);
-		vm = atomic_load_explicit(&p->vm_base, memory_order_relaxed);
-		hb = atomic_load_explicit(&p->host_base, memory_order_relaxed);
-		tp.base = atomic_load_explicit(&p->tsc_base, memory_order_relaxed);
-		tp.ns_base = atomic_load_explicit(&p->tsc_ns_base, memory_order_relaxed);
-		tp.mult = atomic_load_explicit(&p->tsc_mult, memory_order_relaxed);
-		tp.shift = (uint32_t)atomic_load_explicit(&p->tsc_shift, memory_order_relaxed);
-		if ((flags & VMTI_PAGE_TSC_VALID) && !src->host_clock && vmti_tsc_params_valid(&tp)) {
-			/* The very function VMT_CLOCK_VM reads: the pair is exact. */
-			tsc = vmti_rdtsc();
-			h = vmti_tsc_to_ns(&tp, tsc);
-		} else {
-			uint64_t t1 = vmti_rdtsc();
-
-			h = vmti_page_host_mono(src, p, flags & ~(uint64_t)VMTI_PAGE_TSC_VALID);
-			tsc = t1 + (vmti_rdtsc() - t1) / 2;
-			flags &= ~(uint64_t)VMTI_PAGE_TSC_VALID;
-		}
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&p->seq, memory_order_relaxed) == seq)
-			break;
-	}
-
-	s->frozen = (flags & (VMTI_PAGE_RUNNING | VMTI_PAGE_MANUAL | VMTI_PAGE_DEAD)) !=
-		    VMTI_PAGE_RUNNING;
-	s->vm_ns = vm;
-	if (!s->frozen && h > hb)
-		s->vm_ns = vmt_ns_add(vm, h - hb);
-	s->guest_tsc = (uint64_t)(((vmti_u128)tsc * ratio) >> VMT_GUEST_RATIO_FRAC_BITS) +
+	/* One read: the (TSC, VM time) pair is consistent. */
+	vmti_source_read(src, VMTI_READ_TSC_PAIR, &st);
+	s->frozen = !vmti_page_runs(st.flags);
+	s->vm_ns = st.vm_now;
+	s->guest_tsc = (uint64_t)(((vmti_u128)st.tsc_now * ratio) >> VMT_GUEST_RATIO_FRAC_BITS) +
 		       gt->offset;
-	s->stable = (flags & VMTI_PAGE_TSC_VALID) != 0;
+	/*
+	 * With the page's TSC parameters, host time is the very function
+	 * VMT_CLOCK_VM reads: the guest's extrapolation is exact.
+	 */
+	s->stable = (st.flags & VMTI_PAGE_TSC_VALID) && !src->hook.fn &&
+		    vmti_tsc_params_valid(&st.tsc);
 	s->rate = 0;
 	if (s->stable)
-		s->rate = (host_rate(&tp) << VMT_GUEST_RATIO_FRAC_BITS) / ratio;
+		s->rate = (host_rate(&st.tsc) << VMT_GUEST_RATIO_FRAC_BITS) / ratio;
 	else if (gt->guest_khz)
 		s->rate = ((vmti_u128)VMT_NS_PER_MS << 64) / gt->guest_khz;
 	return 0;

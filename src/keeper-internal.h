@@ -10,6 +10,7 @@
 
 #include "page.h"
 #include "source-internal.h"
+#include "tsc.h"
 
 struct vmt_keeper {
 	struct vmt_source src;	/* the keeper's own reader; first so a cast works */
@@ -23,28 +24,8 @@ struct vmt_keeper {
 	pthread_mutex_t lock;
 	int *subs;
 	size_t nsubs, subs_cap;
-	/* Extension point for modules that attach per-keeper state (share.c, tsc.c). */
-	void *share;
-	void *tsc_state;
+	void *tsc_state; /* the calibration thread's (keeper-tsc.c), NULL if none */
 };
-
-/*
- * Page writes; call with k->lock held.  begin() is a locked RMW, a full
- * barrier: the odd sequence is visible to every reader before the writer
- * samples the host clock (see page.h).
- */
-static inline void vmti_page_write_begin(struct vmti_page *p)
-{
-	atomic_fetch_add_explicit(&p->seq, 1, memory_order_seq_cst);
-}
-
-static inline void vmti_page_write_end(struct vmti_page *p)
-{
-	atomic_fetch_add_explicit(&p->seq, 1, memory_order_release);
-}
-
-#define VMTI_PAGE_SET(p, field, v) atomic_store_explicit(&(p)->field, (v), memory_order_relaxed)
-#define VMTI_PAGE_GET(p, field) atomic_load_explicit(&(p)->field, memory_order_relaxed)
 
 /* Wakes every subscriber (eventfd write); call with k->lock held. */
 void vmti_keeper_notify_locked(vmt_keeper *k);
@@ -55,15 +36,20 @@ void vmti_keeper_unsubscribe(vmt_keeper *k, int efd);
 enum vmt_restore_policy vmti_keeper_restore_policy(const vmt_keeper *k);
 
 /*
- * Host time for a write that freezes VM time (stop); call inside the write.
- * Waits out the readers' reordering window (see keeper.c).
+ * The calibration thread (keeper-tsc.c): start the calibration thread of a REAL keeper
+ * configured with VMT_TSC_AUTO and no host-clock hook, when the TSC is
+ * invariant (otherwise a no-op returning 0); stop it before the keeper goes.
  */
-vmt_ns vmti_keeper_sample_host(vmt_keeper *k, uint64_t flags);
+int vmti_tsc_keeper_start(vmt_keeper *k);
+void vmti_tsc_keeper_stop(vmt_keeper *k);
 
 /*
- * Spins out the readers' reordering window; call inside a write, before
- * sampling a clock the write publishes a function of (stop, TSC updates).
+ * Runs one calibration step on the keeper's page now (tests), with
+ * @mono_offset added to the CLOCK_MONOTONIC sample to simulate a drift.
  */
-void vmti_keeper_wait_readers(void);
+enum vmti_tsc_action vmti_tsc_keeper_step(vmt_keeper *k, int64_t mono_offset);
+
+/* A copy of the keeper's calibrator state; false if TSC mode is not active. */
+bool vmti_tsc_keeper_cal(vmt_keeper *k, struct vmti_tsc_cal *out);
 
 #endif /* VMT_KEEPER_INTERNAL_H */

@@ -49,6 +49,33 @@ static int config_check(const struct vmt_keeper_config *cfg, struct vmt_keeper_c
 	return 0;
 }
 
+static vmt_keeper *of_source(vmt_source *src)
+{
+	return (vmt_keeper *)src; /* the source is the keeper's first member */
+}
+
+static int keeper_src_subscribe(vmt_source *src, int efd)
+{
+	return vmti_keeper_subscribe(of_source(src), efd);
+}
+
+static void keeper_src_unsubscribe(vmt_source *src, int efd)
+{
+	vmti_keeper_unsubscribe(of_source(src), efd);
+}
+
+static int keeper_src_advance(vmt_source *src, vmt_ns ns)
+{
+	return vmt_keeper_advance(of_source(src), ns);
+}
+
+/* No stuck(): the keeper is in the readers' process, they wait for its writes. */
+static const struct vmti_source_ops keeper_source_ops = {
+	.subscribe = keeper_src_subscribe,
+	.unsubscribe = keeper_src_unsubscribe,
+	.advance = keeper_src_advance,
+};
+
 int vmt_keeper_new(const struct vmt_keeper_config *cfg, vmt_keeper **ret)
 {
 	struct vmt_keeper_config c;
@@ -88,18 +115,12 @@ int vmt_keeper_new(const struct vmt_keeper_config *cfg, vmt_keeper **ret)
 	k->restore_policy = c.restore_policy;
 	k->initial_vm_time = c.initial_vm_time;
 
-	k->page->magic = VMTI_PAGE_MAGIC;
-	k->page->version = VMTI_PAGE_VERSION;
-	k->page->size = sizeof(struct vmti_page);
-	k->page->keeper_pid = (uint64_t)getpid();
-	VMTI_PAGE_SET(k->page, flags, c.mode == VMT_KEEPER_MANUAL ? VMTI_PAGE_MANUAL : 0);
-	VMTI_PAGE_SET(k->page, vm_base, c.initial_vm_time);
-	VMTI_PAGE_SET(k->page, restore_policy, c.restore_policy);
+	vmti_page_init(k->page, (uint64_t)getpid(), c.mode == VMT_KEEPER_MANUAL ? VMTI_PAGE_MANUAL : 0,
+		       c.initial_vm_time, c.restore_policy);
 
 	atomic_init(&k->src.page, k->page);
-	k->src.keeper = k;
-	k->src.host_clock = c.host_clock;
-	k->src.host_clock_opaque = c.host_clock_opaque;
+	k->src.hook = (struct vmti_host_hook){ c.host_clock, c.host_clock_opaque };
+	k->src.ops = &keeper_source_ops;
 	/* TSC mode: a calibration thread publishes and refreshes the TSC parameters. */
 	r = vmti_tsc_keeper_start(k);
 	if (r < 0)
@@ -190,40 +211,6 @@ enum vmt_restore_policy vmti_keeper_restore_policy(const vmt_keeper *k)
 	return (enum vmt_restore_policy)k->restore_policy;
 }
 
-/*
- * The host time a write freezes the clock at.  Readers do not fence their
- * clock read (an lfence would cost as much as the read), so a reader's rdtsc
- * (or the vDSO's) may execute a little after its closing sequence load.  Such
- * a read still returns, with the old sequence, a host time sampled slightly
- * after the writer's odd increment became visible.  The window is bounded by
- * the CPU's out-of-order window (an interrupt retires or flushes both), far
- * below VMTI_REORDER_WINDOW_NS: sampling that long after the increment puts
- * the frozen value above every value a reader can have returned.  Only stop
- * pays it, with readers spinning on the odd sequence meanwhile.
- */
-#define VMTI_REORDER_WINDOW_NS 1000
-
-void vmti_keeper_wait_readers(void)
-{
-	struct timespec ts;
-	vmt_ns t0, t;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t0 = (vmt_ns)ts.tv_sec * VMT_NS_PER_SEC + (vmt_ns)ts.tv_nsec;
-	do {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		t = (vmt_ns)ts.tv_sec * VMT_NS_PER_SEC + (vmt_ns)ts.tv_nsec;
-	} while (t - t0 < VMTI_REORDER_WINDOW_NS);
-}
-
-vmt_ns vmti_keeper_sample_host(vmt_keeper *k, uint64_t flags)
-{
-	/* Injected time: no hardware reordering to wait for. */
-	if (!k->src.host_clock)
-		vmti_keeper_wait_readers();
-	return vmti_page_host_mono(&k->src, k->page, flags);
-}
-
 /* Bumps the generation and wakes the loops; the caller is inside a write. */
 static void changed_locked(vmt_keeper *k)
 {
@@ -260,7 +247,7 @@ int vmt_keeper_start(vmt_keeper *k)
 		return r;
 	vmti_page_write_begin(k->page);
 	if (k->mode == VMT_KEEPER_REAL)
-		VMTI_PAGE_SET(k->page, host_base, vmti_page_host_mono(&k->src, k->page, flags));
+		VMTI_PAGE_SET(k->page, host_base, vmti_page_writer_host_now(k->page, &k->src.hook));
 	VMTI_PAGE_SET(k->page, flags, flags | VMTI_PAGE_RUNNING);
 	changed_locked(k);
 	return 0;
@@ -281,15 +268,11 @@ int vmt_keeper_stop(vmt_keeper *k)
 	vmti_page_write_begin(p);
 	if (k->mode == VMT_KEEPER_REAL) {
 		/* Sampled after the odd sequence is visible: see the comment on top. */
-		vmt_ns h = vmti_keeper_sample_host(k, flags);
-		vmt_ns hb = VMTI_PAGE_GET(p, host_base);
-		vmt_ns v = VMTI_PAGE_GET(p, vm_base);
+		vmt_ns h = vmti_page_sample_host(p, &k->src.hook);
 
-		if (h > hb)
-			v = vmt_ns_add(v, h - hb);
-		if (v == VMT_NS_NEVER)
-			v = VMT_NS_NEVER - 1;
-		VMTI_PAGE_SET(p, vm_base, v);
+		VMTI_PAGE_SET(p, vm_base,
+			      vmti_page_vm_at(flags, VMTI_PAGE_GET(p, vm_base),
+					      VMTI_PAGE_GET(p, host_base), h));
 	}
 	VMTI_PAGE_SET(p, flags, flags & ~(uint64_t)VMTI_PAGE_RUNNING);
 	changed_locked(k);
@@ -353,10 +336,14 @@ int vmt_keeper_wall_stepped(vmt_keeper *k)
 {
 	if (!k)
 		return -EINVAL;
+	/*
+	 * Process-local, outside the page: a test hook has no place in the
+	 * cross-process layout, and the loops that care are this keeper's own.
+	 */
+	atomic_fetch_add_explicit(&k->src.wall_steps, 1, memory_order_release);
 	pthread_mutex_lock(&k->lock);
-	vmti_page_write_begin(k->page);
-	VMTI_PAGE_SET(k->page, wall_steps, VMTI_PAGE_GET(k->page, wall_steps) + 1);
-	changed_locked(k);
+	vmti_keeper_notify_locked(k);
+	pthread_mutex_unlock(&k->lock);
 	return 0;
 }
 

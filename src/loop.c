@@ -35,7 +35,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "keeper-internal.h"
 #include "json.h"
 #include "loop-internal.h"
 
@@ -126,7 +125,7 @@ int vmt_loop_new(vmt_source *src, vmt_loop **ret)
 		return -ENOMEM;
 	loop->epfd = loop->efd = loop->tfd_mono = loop->tfd_boot = loop->tfd_wall = -1;
 	loop->src = src;
-	loop->hooked = src->host_clock != NULL;
+	loop->hooked = src->hook.fn != NULL;
 	pthread_mutex_init(&loop->sync_mu, NULL);
 	pthread_cond_init(&loop->sync_cv, NULL);
 
@@ -716,17 +715,16 @@ int64_t vmt_loop_timeout_ns(vmt_loop *loop)
 
 int vmt_loop_run_until(vmt_loop *loop, vmt_ns vm_deadline)
 {
-	vmt_keeper *k;
 	int total = 0, r;
 
 	if (!loop || vm_deadline == VMT_NS_NEVER)
 		return -EINVAL;
-	k = loop->src->keeper;
-	if (!k || !loop->manual)
+	/* Only the keeper's own source can step the clock (its ops can). */
+	if (!loop->manual || !loop->src->ops || !loop->src->ops->advance)
 		return -EOPNOTSUPP;
 	if (vmti_dispatching == loop)
 		return -EBUSY;
-	if (vmt_keeper_running(k) != 1)
+	if (vmt_source_running(loop->src) != 1)
 		return -EPERM;
 	for (;;) {
 		vmt_ns now, next;
@@ -743,7 +741,7 @@ int vmt_loop_run_until(vmt_loop *loop, vmt_ns vm_deadline)
 			continue; /* re-armed to now by a callback: next pass */
 		if (now >= vm_deadline)
 			break;
-		r = vmt_keeper_advance(k, (next < vm_deadline ? next : vm_deadline) - now);
+		r = vmti_source_advance(loop->src, (next < vm_deadline ? next : vm_deadline) - now);
 		if (r == -EPERM)
 			break; /* a callback stopped the VM: time stops here */
 		if (r < 0)

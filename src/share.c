@@ -41,15 +41,12 @@
 #include <vmtime/share.h>
 
 #include "keeper-internal.h"
-#include "share-internal.h"
 #include "source-internal.h"
+#include "testing.h"
 
 /* Control socket protocol: fixed-size messages on SOCK_SEQPACKET. */
 #define SHARE_MAGIC UINT32_C(0x53544d56) /* "VMTS" little-endian */
 #define SHARE_VERSION 1
-
-/* How long vmt_source_connect() waits for the keeper (tests shorten it). */
-int vmti_share_handshake_timeout_ms = 5000;
 
 enum {
 	MSG_HELLO = 1,	   /* keeper -> peer, carries the page fd; arg = keeper pid */
@@ -195,29 +192,16 @@ static void wake_loops_locked(struct attached *a)
 		wake_fd(a->loops[i]);
 }
 
-static void freeze_locked(struct attached *a)
+/*
+ * The keeper is gone: freeze at the clock's value now.  The read is bounded
+ * by @bound_ns (a keeper that died inside a write leaves the page odd): past
+ * it, the value comes from the state the keeper saved before that write.
+ */
+static void freeze_locked(struct attached *a, vmt_ns bound_ns)
 {
-	const struct vmti_page *live = a->map;
-	struct vmti_page *c;
-	vmt_ns v;
-
 	if (atomic_load(&a->dead))
 		return;
-	v = vmt_now(&a->src, VMT_CLOCK_VM);
-	c = a->frozen;
-	atomic_store_explicit(&c->seq, 0, memory_order_relaxed);
-	atomic_store_explicit(&c->flags,
-			      (atomic_load_explicit(&live->flags, memory_order_relaxed) &
-			       VMTI_PAGE_MANUAL) | VMTI_PAGE_DEAD,
-			      memory_order_relaxed);
-	atomic_store_explicit(&c->vm_base, v, memory_order_relaxed);
-	atomic_store_explicit(&c->reset_count,
-			      atomic_load_explicit(&live->reset_count, memory_order_relaxed),
-			      memory_order_relaxed);
-	atomic_store_explicit(&c->generation,
-			      atomic_load_explicit(&live->generation, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&a->src.page, c, memory_order_release);
+	vmti_page_freeze(&a->src.page, a->frozen, &a->src.hook, bound_ns);
 	atomic_store(&a->dead, true);
 	wake_loops_locked(a);
 }
@@ -231,7 +215,7 @@ static void check_alive_locked(struct attached *a)
 	if (atomic_load(&a->dead))
 		return;
 	if (atomic_load_explicit(&a->map->flags, memory_order_acquire) & VMTI_PAGE_DEAD) {
-		freeze_locked(a);
+		freeze_locked(a, vmti_attached_stuck_ns);
 		return;
 	}
 	if (a->pidfd >= 0)
@@ -241,7 +225,7 @@ static void check_alive_locked(struct attached *a)
 	if (n && poll(p, (nfds_t)n, 0) > 0) {
 		for (int i = 0; i < n; i++)
 			if (p[i].revents & (POLLIN | POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))
-				freeze_locked(a);
+				freeze_locked(a, vmti_attached_stuck_ns);
 	}
 }
 
@@ -294,10 +278,21 @@ static int attached_alive(const vmt_source *src)
 	return atomic_load(&a->dead) ? -ESHUTDOWN : 1;
 }
 
+/* A reader waited stuck_ns for the keeper to finish a write: it is dead. */
+static void attached_stuck(const vmt_source *src)
+{
+	struct attached *a = to_attached(src);
+
+	pthread_mutex_lock(&a->mu);
+	freeze_locked(a, 0); /* the reader has waited already */
+	pthread_mutex_unlock(&a->mu);
+}
+
 static const struct vmti_source_ops attached_ops = {
 	.subscribe = attached_subscribe,
 	.unsubscribe = attached_unsubscribe,
 	.alive = attached_alive,
+	.stuck = attached_stuck,
 };
 
 static void *watcher(void *arg)
@@ -344,10 +339,10 @@ static void *watcher(void *arg)
 
 			if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR) ||
 			    (p[is].revents & (POLLHUP | POLLRDHUP | POLLERR)))
-				freeze_locked(a);
+				freeze_locked(a, vmti_attached_stuck_ns);
 		}
 		if (ip >= 0 && p[ip].revents)
-			freeze_locked(a);
+			freeze_locked(a, vmti_attached_stuck_ns);
 	}
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
@@ -459,20 +454,16 @@ static int attach(int fd, bool want_pidfd, struct attached **ret)
 		return r;
 	}
 	memset(a->frozen, 0, VMTI_PAGE_MAP_SIZE);
-	a->frozen->magic = a->map->magic;
-	a->frozen->version = a->map->version;
-	a->frozen->size = sizeof(struct vmti_page);
-	a->frozen->keeper_pid = a->map->keeper_pid;
 	atomic_init(&a->src.page, a->map);
 	a->src.ops = &attached_ops;
-	a->src.priv = a;
+	a->src.stuck_ns = vmti_attached_stuck_ns;
 
 	if (want_pidfd && (pid_t)a->map->keeper_pid != getpid()) {
 #ifdef SYS_pidfd_open
 		a->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)a->map->keeper_pid, 0);
 		if (a->pidfd < 0 && errno == ESRCH) {
 			pthread_mutex_lock(&a->mu);
-			freeze_locked(a);
+			freeze_locked(a, vmti_attached_stuck_ns);
 			pthread_mutex_unlock(&a->mu);
 		}
 #endif
@@ -537,18 +528,6 @@ vmt_source *vmt_source_free(vmt_source *src)
 	if (a)
 		attached_destroy(a);
 	return NULL;
-}
-
-int vmt_source_alive(const vmt_source *src)
-{
-	if (!src)
-		return -EINVAL;
-	if (src->ops && src->ops->alive)
-		return src->ops->alive(src);
-	return (atomic_load_explicit(&atomic_load(&src->page)->flags, memory_order_acquire) &
-		VMTI_PAGE_DEAD) ?
-		       -ESHUTDOWN :
-		       1;
 }
 
 int vmt_source_inspect(const vmt_source *src, FILE *out)

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tsc.h - host time from the TSC: detection, calibration, refresh (not installed).
+ * tsc.h - host time from the TSC: detection and the calibrator (not installed).
+ *
+ * Pure: no thread, no keeper.  The keeper's calibration thread, which feeds
+ * the calibrator and publishes its parameters, is keeper-tsc.c.
  *
  * When the TSC is invariant, readers compute host monotonic time as
  *
@@ -26,13 +29,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <vmtime/keeper.h>
 #include <vmtime/time.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define VMTI_HAVE_TSC 1
-#endif
+#include "page.h" /* the parameters and the conversion readers use */
 
 /* Fixed-point shift of the published multiplier: 2^-40 ns per tick resolution. */
 #define VMTI_TSC_SHIFT 40
@@ -47,43 +46,6 @@
 /* Frequencies outside [1 MHz, 100 GHz] are treated as a broken measurement. */
 #define VMTI_TSC_MIN_KHZ UINT64_C(1000)
 #define VMTI_TSC_MAX_KHZ UINT64_C(100000000)
-
-__extension__ typedef unsigned __int128 vmti_u128;
-
-struct vmti_tsc_params {
-	uint64_t base;	  /* TSC value at which ns_base holds */
-	uint64_t ns_base; /* host ns at base */
-	uint64_t mult;	  /* ns per tick << shift */
-	uint32_t shift;
-};
-
-static inline uint64_t vmti_rdtsc(void)
-{
-#ifdef VMTI_HAVE_TSC
-	_mm_lfence();
-	return __rdtsc();
-#else
-	return 0;
-#endif
-}
-
-/*
- * A TSC value before @p->base (another CPU trailing by a few cycles, or an
- * rdtsc executed early) reads as ns_base: the function never goes below the
- * point where the previous parameters handed over.
- */
-static inline uint64_t vmti_tsc_to_ns(const struct vmti_tsc_params *p, uint64_t tsc)
-{
-	uint64_t d = tsc > p->base ? tsc - p->base : 0;
-
-	return p->ns_base + (uint64_t)(((vmti_u128)d * p->mult) >> (p->shift & 127));
-}
-
-/* Parameters a reader may use: a positive rate and a shift in range. */
-static inline bool vmti_tsc_params_valid(const struct vmti_tsc_params *p)
-{
-	return p->mult != 0 && p->shift < 64;
-}
 
 /* 1 if the TSC is invariant and the kernel itself uses it (cached). */
 bool vmti_tsc_invariant(void);
@@ -128,22 +90,5 @@ enum vmti_tsc_action vmti_tsc_cal_step(struct vmti_tsc_cal *cal, uint64_t tsc, v
 
 /* How long to wait before the next step. */
 vmt_ns vmti_tsc_cal_next_delay(const struct vmti_tsc_cal *cal);
-
-/*
- * Keeper hooks (keeper.c): start the calibration thread of a REAL keeper
- * configured with VMT_TSC_AUTO and no host-clock hook, when the TSC is
- * invariant (otherwise a no-op returning 0); stop it before the keeper goes.
- */
-int vmti_tsc_keeper_start(vmt_keeper *k);
-void vmti_tsc_keeper_stop(vmt_keeper *k);
-
-/*
- * Runs one calibration step on the keeper's page now (tests), with
- * @mono_offset added to the CLOCK_MONOTONIC sample to simulate a drift.
- */
-enum vmti_tsc_action vmti_tsc_keeper_step(vmt_keeper *k, int64_t mono_offset);
-
-/* A copy of the keeper's calibrator state; false if TSC mode is not active. */
-bool vmti_tsc_keeper_cal(vmt_keeper *k, struct vmti_tsc_cal *out);
 
 #endif /* VMT_TSC_H */

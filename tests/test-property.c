@@ -32,6 +32,7 @@
 
 #include "internal.h"
 #include "keeper-internal.h"
+#include "mirror.h"
 #include "source-internal.h"
 #include "tests.h"
 
@@ -56,23 +57,6 @@
 static vmt_ns mono_ns(void)
 {
 	return vmti_clock_ns(CLOCK_MONOTONIC);
-}
-
-/* A second mapping of the clock page, as another process would have it. */
-struct attached {
-	struct vmt_source src;
-	void *map;
-};
-
-static void attach(vmt_keeper *k, struct attached *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->map = mmap(NULL, VMTI_PAGE_MAP_SIZE, PROT_READ, MAP_SHARED, k->memfd, 0);
-	if (a->map == MAP_FAILED)
-		VMT_FAIL("mmap of the clock page: %s", strerror(errno));
-	atomic_init(&a->src.page, (const struct vmti_page *)a->map);
-	a->src.host_clock = k->src.host_clock;
-	a->src.host_clock_opaque = k->src.host_clock_opaque;
 }
 
 struct reader {
@@ -146,7 +130,7 @@ static void *reader_main(void *arg)
 
 struct run {
 	vmt_keeper *k;
-	struct attached att;
+	vmt_source *att;
 	struct reader rd[READERS];
 	atomic_bool quit;
 	uint64_t ops, stops;
@@ -156,12 +140,12 @@ static void run_start(struct run *run, vmt_keeper *k, bool strict)
 {
 	memset(run, 0, sizeof(*run));
 	run->k = k;
-	attach(k, &run->att);
+	run->att = mirror(k);
 	atomic_init(&run->quit, false);
 	for (int i = 0; i < READERS; i++) {
 		struct reader *r = &run->rd[i];
 
-		r->src = i == 1 ? &run->att.src : vmt_keeper_source(k);
+		r->src = i == 1 ? run->att : vmt_keeper_source(k);
 		r->quit = &run->quit;
 		r->strict = strict;
 		r->use_state = i == 2;
@@ -179,7 +163,7 @@ static void run_finish(struct run *run)
 	atomic_store(&run->quit, true);
 	for (int i = 0; i < READERS; i++)
 		pthread_join(run->rd[i].th, NULL);
-	munmap(run->att.map, VMTI_PAGE_MAP_SIZE);
+	vmt_source_free(run->att);
 	for (int i = 0; i < READERS; i++) {
 		struct reader *r = &run->rd[i];
 

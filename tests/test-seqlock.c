@@ -3,7 +3,7 @@
  * test-seqlock.c - the clock page's seqlock under torture (VMT_TEST_THREADED).
  *
  * One writer updates the page as fast as it can, keeping an invariant across
- * fields (host_base = 3 x, generation = reset_count = x, wall_steps = 5 x,
+ * fields (host_base = 3 x, generation = reset_count = x, restore_policy = 5 x,
  * vm_base = x); readers in several threads and in a second process (this
  * binary re-executed, attached to the exported page) check that no read is
  * torn (the invariant holds) and that no read goes backwards.
@@ -49,7 +49,7 @@ static void read_loop(const vmt_source *src, vmt_ns duration, struct result *res
 			vmt_ns x = st.vm_base, now = vmt_now(src, VMT_CLOCK_VM);
 
 			if (st.host_base != 3 * x || st.generation != x || st.reset_count != x ||
-			    st.wall_steps != 5 * x || st.vm_now != x)
+			    st.restore_policy != 5 * x || st.vm_now != x)
 				res->torn++;
 			if (x < last || now < last_now || now < x)
 				res->back++;
@@ -92,7 +92,7 @@ static void write_step(struct shared *sh, uint64_t x)
 	VMTI_PAGE_SET(p, host_base, 3 * x);
 	VMTI_PAGE_SET(p, generation, x);
 	VMTI_PAGE_SET(p, reset_count, x);
-	VMTI_PAGE_SET(p, wall_steps, 5 * x);
+	VMTI_PAGE_SET(p, restore_policy, 5 * x);
 	vmti_page_write_end(p);
 	pthread_mutex_unlock(&sh->k->lock);
 }

@@ -29,7 +29,7 @@
 #include <vmtime/timer.h>
 
 #include "keeper-internal.h"
-#include "share-internal.h"
+#include "testing.h"
 #include "tests.h"
 
 /* ---- child roles -------------------------------------------------------------- */
@@ -130,6 +130,31 @@ static void child_keeper(const char *path)
 		pause();
 }
 
+/*
+ * A keeper that, told "w", opens a page write, tears the state as a write in
+ * progress would, and stays there until it is killed.
+ */
+static void child_dying_writer(const char *path)
+{
+	vmt_listener *l;
+	vmt_keeper *k;
+	char cmd[8];
+
+	if (vmt_keeper_new(NULL, &k) < 0 || vmt_keeper_listen(k, path, VMT_LISTEN_THREAD, &l) < 0 ||
+	    vmt_keeper_start(k) < 0)
+		_exit(20);
+	printf("ready\n");
+	if (!fgets(cmd, sizeof(cmd), stdin))
+		_exit(21);
+	pthread_mutex_lock(&k->lock);
+	vmti_page_write_begin(k->page);
+	VMTI_PAGE_SET(k->page, vm_base, 0);
+	VMTI_PAGE_SET(k->page, host_base, UINT64_MAX);
+	printf("writing\n");
+	for (;;)
+		pause();
+}
+
 static void child_sub(const char *path)
 {
 	vmt_source *src;
@@ -154,6 +179,8 @@ __attribute__((constructor)) static void child_main(int argc, char **argv)
 		child_write();
 	if (!strcmp(argv[2], "keeper") && argc == 4)
 		child_keeper(argv[3]);
+	if (!strcmp(argv[2], "dying-writer") && argc == 4)
+		child_dying_writer(argv[3]);
 	if (!strcmp(argv[2], "sub") && argc == 4)
 		child_sub(argv[3]);
 	_exit(30);
@@ -1138,4 +1165,119 @@ TEST(loop_on_attached_manual_source_never_times_out_on_vm)
 	vmt_loop_free(own);
 	vmt_source_free(src);
 	vmt_keeper_free(k);
+}
+
+/* ---- a writer that dies inside a write (issue 9 defect 2) ---- */
+
+struct read_job {
+	vmt_source *src;
+	int fd;		/* attach this page first when >= 0 */
+	int attach_r, alive, running, loop_r;
+	vmt_ns v1, v2;
+	atomic_bool done;
+};
+
+/* Everything a reader does with a source: none of it may wait for the writer. */
+static void *read_job_main(void *arg)
+{
+	struct read_job *j = arg;
+	vmt_loop *loop;
+
+	if (j->fd >= 0) {
+		j->attach_r = vmt_source_attach(j->fd, &j->src);
+		if (j->attach_r < 0)
+			goto out;
+	}
+	j->v1 = vmt_now(j->src, VMT_CLOCK_VM);
+	j->alive = vmt_source_alive(j->src);
+	j->running = vmt_source_running(j->src);
+	j->loop_r = vmt_loop_new(j->src, &loop);
+	if (j->loop_r == 0) {
+		j->loop_r = vmt_loop_dispatch(loop);
+		vmt_loop_free(loop);
+	}
+	j->v2 = vmt_now(j->src, VMT_CLOCK_VM);
+out:
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+/* Runs the job; false if it has not returned after 20 s (it is left spinning). */
+static bool read_job_run(struct read_job *j)
+{
+	pthread_t th;
+
+	atomic_init(&j->done, false);
+	if (pthread_create(&th, NULL, read_job_main, j) != 0)
+		return false;
+	for (int i = 0; i < 2000 && !atomic_load(&j->done); i++)
+		sleep_ms(10);
+	if (!atomic_load(&j->done)) {
+		pthread_detach(th);
+		return false;
+	}
+	pthread_join(th, NULL);
+	return true;
+}
+
+TEST(forged_page_inside_a_write_does_not_hang_readers)
+{
+	struct vmti_page pg = { 0 };
+	struct read_job j = { .fd = -1 };
+	int fd = memfd_create("forged-odd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(ftruncate(fd, VMTI_PAGE_MAP_SIZE), 0);
+	pg.magic = VMTI_PAGE_MAGIC;
+	pg.version = VMTI_PAGE_VERSION;
+	pg.size = sizeof(pg);
+	pg.keeper_pid = (uint64_t)getpid();
+	/* Odd forever: a write that never ends, nobody left to end it. */
+	atomic_init(&pg.seq, 7);
+	atomic_init(&pg.flags, VMTI_PAGE_RUNNING);
+	ASSERT_EQ(pwrite(fd, &pg, sizeof(pg), 0), (ssize_t)sizeof(pg));
+	ASSERT_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	j.fd = fd;
+	vmti_attached_stuck_ns = 100 * VMT_NS_PER_MS;
+	ASSERT_TRUE(read_job_run(&j));
+	vmti_attached_stuck_ns = 2 * VMT_NS_PER_SEC;
+	close(fd);
+	ASSERT_OK(j.attach_r);
+	ASSERT_ERR(j.alive, -ESHUTDOWN);
+	ASSERT_EQ(j.running, 0);
+	ASSERT_OK(j.loop_r);
+	ASSERT_UEQ(j.v2, j.v1);
+	vmt_source_free(j.src);
+}
+
+TEST(keeper_killed_inside_a_write_is_seen_dead)
+{
+	struct read_job j = { .fd = -1 };
+	char path[108], buf[64];
+	struct child c;
+	vmt_ns before;
+
+	sock_path(path, sizeof(path), "dying");
+	c = spawn("dying-writer", path, NULL, -1);
+	ASSERT_TRUE(child_line(&c, buf, sizeof(buf), 5000));
+	ASSERT_STREQ(buf, "ready\n");
+	vmti_attached_stuck_ns = 100 * VMT_NS_PER_MS;
+	ASSERT_OK(vmt_source_connect(path, &j.src));
+	vmti_attached_stuck_ns = 2 * VMT_NS_PER_SEC;
+	ASSERT_EQ(vmt_source_alive(j.src), 1);
+	before = vmt_now(j.src, VMT_CLOCK_VM);
+	fprintf(c.in, "w\n");
+	ASSERT_TRUE(child_line(&c, buf, sizeof(buf), 5000));
+	ASSERT_STREQ(buf, "writing\n");
+	kill(c.pid, SIGKILL);
+	child_end(&c);
+	ASSERT_TRUE(read_job_run(&j));
+	ASSERT_ERR(j.alive, -ESHUTDOWN);
+	ASSERT_EQ(j.running, 0);
+	ASSERT_OK(j.loop_r);
+	/* Frozen from the state before the torn write: no step back, no run on. */
+	ASSERT_UGE(j.v1, before);
+	ASSERT_UEQ(j.v2, j.v1);
+	vmt_source_free(j.src);
+	unlink(path);
 }
