@@ -14,11 +14,6 @@
 
 #include "keeper-internal.h"
 
-static vmt_ns mono_ns(void)
-{
-	return vmti_clock_ns(CLOCK_MONOTONIC);
-}
-
 /* Per-keeper state: the calibrator and its thread. */
 struct tsc_state {
 	vmt_keeper *k;
@@ -64,7 +59,7 @@ static enum vmti_tsc_action step_locked(vmt_keeper *k, struct tsc_state *st, int
 				      vmti_page_vm_at(flags, VMTI_PAGE_GET(p, vm_base),
 						      VMTI_PAGE_GET(p, host_base),
 						      st->cal.host_at_switch));
-			VMTI_PAGE_SET(p, host_base, mono_ns());
+			VMTI_PAGE_SET(p, host_base, vmti_clock_ns(CLOCK_MONOTONIC));
 		}
 		VMTI_PAGE_SET(p, flags, flags & ~(uint64_t)VMTI_PAGE_TSC_VALID);
 		break;
@@ -116,7 +111,7 @@ static void *tsc_thread(void *arg)
 		delay = vmti_tsc_cal_next_delay(&st->cal);
 		pthread_mutex_unlock(&k->lock);
 
-		ts = vmt_ns_to_timespec(mono_ns() + delay);
+		ts = vmt_ns_to_timespec(vmti_clock_ns(CLOCK_MONOTONIC) + delay);
 		pthread_mutex_lock(&st->mu);
 		while (!st->stop && pthread_cond_timedwait(&st->cond, &st->mu, &ts) != ETIMEDOUT)
 			;

@@ -50,6 +50,8 @@
 #include <vmtime/keeper.h>
 #include <vmtime/time.h>
 
+#include "internal.h" /* vmti_clock_ns() */
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
 #define VMTI_HAVE_TSC 1
@@ -124,14 +126,6 @@ _Static_assert(sizeof(struct vmti_page) <= VMTI_PAGE_MAP_SIZE, "clock page excee
 /* ---- time math the page is made of ---------------------------------------------- */
 
 __extension__ typedef unsigned __int128 vmti_u128;
-
-static inline vmt_ns vmti_clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (vmt_ns)ts.tv_sec * VMT_NS_PER_SEC + (vmt_ns)ts.tv_nsec;
-}
 
 /* True if the clock of @flags runs on the host clock (stopped, manual, dead: no). */
 static inline bool vmti_page_runs(uint64_t flags)

@@ -22,11 +22,6 @@
 
 #include "tsc.h"
 
-static vmt_ns mono_ns(void)
-{
-	return vmti_clock_ns(CLOCK_MONOTONIC);
-}
-
 static bool has_word(const char *line, const char *word)
 {
 	size_t n = strlen(word);
@@ -97,7 +92,7 @@ void vmti_tsc_sample(uint64_t *tsc, vmt_ns *mono)
 
 	for (int i = 0; i < 5; i++) {
 		uint64_t t1 = vmti_rdtsc();
-		vmt_ns m = mono_ns();
+		vmt_ns m = vmti_clock_ns(CLOCK_MONOTONIC);
 		uint64_t t2 = vmti_rdtsc();
 
 		/* A preempted or migrated sample has a wide bracket: keep the tightest. */
@@ -109,7 +104,7 @@ void vmti_tsc_sample(uint64_t *tsc, vmt_ns *mono)
 	}
 	if (best == UINT64_MAX) {
 		*tsc = vmti_rdtsc();
-		*mono = mono_ns();
+		*mono = vmti_clock_ns(CLOCK_MONOTONIC);
 	}
 }
 
