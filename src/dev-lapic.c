@@ -182,6 +182,11 @@ static void irq_done(void *dev, unsigned line, uint32_t tag, int taken)
 		l->stats.raised++;
 		return;
 	}
+	if (!l->irq.fn) {
+		/* Nobody to deliver to: dropped, not worth retrying. */
+		l->stats.lost++;
+		return;
+	}
 	l->stats.coalesced++;
 	backlog_add(l, 1);
 }

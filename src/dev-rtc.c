@@ -358,6 +358,10 @@ static void irq_done(void *dev, unsigned line, uint32_t tag, int taken)
 		rtc->stats.raised++;
 		return;
 	}
+	if (!rtc->irq.fn) {
+		rtc->stats.lost++;	/* dropped: there is no controller */
+		return;
+	}
 	rtc->stats.coalesced++;
 	backlog_add(rtc, 1);
 }

@@ -696,3 +696,27 @@ TEST(threaded_register_access)
 	check_books(&f);
 	fx_fini(&f);
 }
+
+TEST(reinject_without_an_irq_callback_drops_instead_of_retrying)
+{
+	struct fx f;
+	struct vmt_lapic_config c;
+	struct vmt_dev_stats st;
+	int callbacks;
+
+	fx_init(&f, VMT_TICKS_REINJECT);
+	vmt_lapic_free(f.l);
+	ASSERT_OK(vmt_lapic_config_init(&c));
+	c.dev.ticks = VMT_TICKS_REINJECT;	/* no irq: interrupts are dropped */
+	ASSERT_OK(vmt_lapic_new(f.loop, &c, &f.l));
+	wr(&f, LVT, PERIODIC | 0x40);
+	wr(&f, TDCR, 0xb);
+	wr(&f, TMICT, 1000000);	/* 1 ms */
+	callbacks = vmt_loop_run_until(f.loop, now(&f) + 10 * VMT_NS_PER_MS);
+	ASSERT_OK(vmt_lapic_get_stats(f.l, &st));
+	ASSERT_UEQ(st.ticks, 10);
+	ASSERT_UEQ(st.lost, 10);
+	ASSERT_UEQ(st.backlog, 0);
+	ASSERT_LE(callbacks, 10);	/* one wakeup per period, no retries */
+	fx_fini(&f);
+}

@@ -1030,3 +1030,27 @@ TEST(threaded_register_access)
 		pthread_join(th[i], NULL);
 	fx_fini(&f);
 }
+
+TEST(reinject_without_an_irq_callback_does_not_double_polled_ticks)
+{
+	struct fx f;
+	struct vmt_rtc_config c;
+	vmt_ns end;
+	int pf = 0;
+
+	fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_REINJECT);
+	vmt_rtc_free(f.rtc);
+	ASSERT_OK(vmt_rtc_config_init(&c));
+	c.dev.ticks = VMT_TICKS_REINJECT;	/* no irq: a guest that polls C */
+	c.base = VMT_RTC_BASE_EPOCH;
+	ASSERT_OK(vmt_rtc_new(f.loop, &c, &f.rtc));
+	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_PIE);
+	end = now(&f) + SEC / 8;
+	while (now(&f) < end) {
+		run_to(&f, now(&f) + SEC / 4096);
+		pf += !!(rd(&f, VMT_RTC_REG_C) & VMT_RTC_C_PF);
+	}
+	ASSERT_EQ(pf, 128);	/* 1024 Hz for 1/8 s */
+	check_books(&f);
+	fx_fini(&f);
+}
