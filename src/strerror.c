@@ -59,7 +59,7 @@ struct errdesc {
 	X(EIO, "input/output error (writing the stream or the file failed)")           \
 	X(EACCES, "permission denied (file mode, or the keeper refused our user)")      \
 	X(EBADF, "not an open file descriptor")                                         \
-	X(ENOTTY, "the file descriptor is not an eventfd")                              \
+	X(ENOTTY, "the file descriptor is not of the kind needed (an eventfd, a KVM VM)") \
 	X(EMFILE, "too many open files in this process")                                \
 	X(ENFILE, "too many open files in the system")                                  \
 	X(ETIMEDOUT, "timed out (the keeper did not answer)")                           \

@@ -30,5 +30,6 @@
 #include "pit.h"
 #include "pmtimer.h"
 #include "lapic.h"
+#include "kvmclock.h"
 
 #endif /* VMTIME_VMTIME_H */
