@@ -236,6 +236,20 @@ static void unit_inspect(void *ud, FILE *out)
 	u->op(u->dev, VMTI_UNIT_INSPECT, NULL, NULL, out);
 }
 
+static void unit_start(void *ud)
+{
+	struct vmti_dev_runner *r = ud;
+
+	r->start(r->unit.dev);
+}
+
+static void unit_stop(void *ud)
+{
+	struct vmti_dev_runner *r = ud;
+
+	r->stop(r->unit.dev);
+}
+
 int vmti_dev_unit_add(vmt_units *units, struct vmti_dev_unit *u, vmt_unit **ret)
 {
 	static const struct vmt_unit_ops ops = {
@@ -247,4 +261,19 @@ int vmti_dev_unit_add(vmt_units *units, struct vmti_dev_unit *u, vmt_unit **ret)
 	};
 
 	return vmti_dev_add_unit(units, u->name, &ops, u, ret);
+}
+
+int vmti_dev_runner_add(vmt_units *units, struct vmti_dev_runner *r, vmt_unit **ret)
+{
+	static const struct vmt_unit_ops ops = {
+		.start = unit_start,
+		.stop = unit_stop,
+		.reset = unit_reset,
+		.save = unit_save,
+		.save_version = 1,
+		.restore = unit_restore,
+		.inspect = unit_inspect,
+	};
+
+	return vmti_dev_add_unit(units, r->unit.name, &ops, &r->unit, ret);
 }

@@ -139,4 +139,14 @@ struct vmti_dev_unit {
 /* vmti_dev_unit_add() - vmti_dev_add_unit() with the shared trampolines. */
 int vmti_dev_unit_add(vmt_units *units, struct vmti_dev_unit *u, vmt_unit **ret);
 
+/* A unit that also starts and stops (those cannot fail: the device counts). */
+struct vmti_dev_runner {
+	struct vmti_dev_unit unit;	/* first: the trampolines get its address */
+	void (*start)(void *dev);
+	void (*stop)(void *dev);
+};
+
+/* vmti_dev_runner_add() - vmti_dev_unit_add() with start and stop. */
+int vmti_dev_runner_add(vmt_units *units, struct vmti_dev_runner *r, vmt_unit **ret);
+
 #endif /* VMT_DEV_IRQ_H */

@@ -75,6 +75,7 @@ struct vmt_kvmclock {
 	int running;
 	struct vmti_kvmclock_floor floor;
 	struct vmt_kvmclock_stats stats;
+	struct vmti_dev_runner unit;
 };
 
 /* --- the arithmetic (kvmclock-internal.h) ------------------------------- */
@@ -550,62 +551,37 @@ int vmt_kvmclock_inspect(vmt_kvmclock *kc, FILE *out)
 	return n < 0 || ferror(out) ? -EIO : 0;
 }
 
-static void unit_start(void *userdata)
+/* Failures are in the stats: a unit start or stop cannot report them. */
+static void unit_start(void *dev)
 {
-	/* Failures are in the stats; a unit start cannot report them. */
-	(void)vmt_kvmclock_start(userdata);
+	(void)vmt_kvmclock_start(dev);
 }
 
-static void unit_stop(void *userdata)
+static void unit_stop(void *dev)
 {
-	(void)vmt_kvmclock_stop(userdata);
+	(void)vmt_kvmclock_stop(dev);
 }
 
-static int unit_reset(void *userdata, struct vmt_error *err)
+static int unit_op(void *dev, enum vmti_unit_op op, vmt_fields_writer *w,
+		   const vmt_fields_reader *r, FILE *out)
 {
-	(void)err;
-	return vmt_kvmclock_reset(userdata);
-}
-
-static int unit_save(void *userdata, vmt_fields_writer *w, struct vmt_error *err)
-{
-	(void)err;
-	return vmt_kvmclock_save(userdata, w, 1);
-}
-
-static int unit_restore(void *userdata, vmt_fields_reader *r, uint32_t version,
-			struct vmt_error *err)
-{
-	int e;
-
-	if (version != 1) {
-		snprintf(err->msg, sizeof(err->msg), "kvmclock: payload version %u", version);
-		return -EPROTONOSUPPORT;
+	switch (op) {
+	case VMTI_UNIT_RESET:
+		return vmt_kvmclock_reset(dev);
+	case VMTI_UNIT_SAVE:
+		return vmt_kvmclock_save(dev, w, VMTI_DEV_UNIT_GROUP);
+	case VMTI_UNIT_RESTORE:
+		return vmt_kvmclock_restore(dev, r, VMTI_DEV_UNIT_GROUP);
+	case VMTI_UNIT_INSPECT:
+		return vmt_kvmclock_inspect(dev, out);
 	}
-	e = vmt_kvmclock_restore(userdata, r, 1);
-	if (e < 0)
-		snprintf(err->msg, sizeof(err->msg), "kvmclock: saved state refused (%d)", e);
-	return e;
-}
-
-static void unit_inspect(void *userdata, FILE *out)
-{
-	vmt_kvmclock_inspect(userdata, out);
+	return -EINVAL;
 }
 
 int vmt_kvmclock_add_unit(vmt_kvmclock *kc, vmt_units *units, vmt_unit **ret)
 {
-	static const struct vmt_unit_ops ops = {
-		.start = unit_start,
-		.stop = unit_stop,
-		.reset = unit_reset,
-		.save = unit_save,
-		.save_version = 1,
-		.restore = unit_restore,
-		.inspect = unit_inspect,
-	};
-
 	if (!kc || !units)
 		return -EINVAL;
-	return vmti_dev_add_unit(units, kc->name, &ops, kc, ret);
+	kc->unit = (struct vmti_dev_runner){ { unit_op, kc, kc->name }, unit_start, unit_stop };
+	return vmti_dev_runner_add(units, &kc->unit, ret);
 }
