@@ -290,6 +290,8 @@ TEST(help_on_every_command_and_subcommand)
 	expect_help(RUN("--help"), "--help");
 	expect_help(RUN("-h"), "-h");
 	expect_help(RUN("help"), "help");
+	expect_help(RUN("help", "help"), "help help");
+	expect_help(RUN("help", "--help"), "help --help");
 	expect_help(RUN("demo", "--help"), "demo --help");
 	expect_help(RUN("demo", "--json", "-h"), "demo --json -h");
 	expect_help(RUN("snapshot", "--help"), "snapshot --help");

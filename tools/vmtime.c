@@ -48,7 +48,7 @@ static int version(void)
 
 static int help(int argc, char **argv)
 {
-	if (argc < 2 || cli_is_help(argv[1])) {
+	if (argc < 2 || cli_is_help(argv[1]) || (argc == 2 && !strcmp(argv[1], "help"))) {
 		usage(stdout);
 		return CLI_OK;
 	}
