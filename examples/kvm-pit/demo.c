@@ -387,14 +387,21 @@ static int stall_phase(struct demo *d, struct machine *m, const char *label,
 	 * Leaving REINJECT drops its backlog: marked first, that counts as
 	 * this phase's loss.  Entering it, the ticks due at the switch go to
 	 * COALESCE, the policy they fell due under (vmt_pit_set_policy()):
-	 * marked after, what COALESCE makes of them is charged to no phase
-	 * but to the run's total, which counts every tick once.
+	 * what it drops of them is the previous (COALESCE) phase's loss, and
+	 * this phase starts after the switch.
 	 */
-	if (policy != VMT_TICKS_REINJECT)
+	if (policy != VMT_TICKS_REINJECT) {
 		take_mark(m, &a);
-	vmt_pit_set_policy(vmm_pit(m->vm), policy);
-	if (policy == VMT_TICKS_REINJECT)
+		vmt_pit_set_policy(vmm_pit(m->vm), policy);
+	} else {
+		struct mark pre;
+
+		take_mark(m, &pre);
+		vmt_pit_set_policy(vmm_pit(m->vm), policy);
 		take_mark(m, &a);
+		if (d->nrows > 0)
+			d->rows[d->nrows - 1].lost += (long long)(a.ps.lost - pre.ps.lost);
+	}
 	if ((r = start(d, m)) < 0)
 		return r;
 	r = wait_host(d, m, pre, label, &a);
