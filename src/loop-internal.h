@@ -76,8 +76,8 @@ struct vmt_loop {
 	atomic_bool wake_pending;
 	atomic_bool quit;
 	struct vmti_due *due; /* this dispatch's run list */
-	struct vmti_due *due_tmp; /* merge buffer for sorting it, same capacity */
-	size_t ndue, due_cap;
+	struct vmti_due *due_tmp; /* merge buffer for sorting it */
+	size_t ndue, due_cap, due_tmp_cap;
 	struct vmt_timer *all;
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
@@ -104,12 +104,6 @@ static inline void vmti_loop_unlock(vmt_loop *loop)
 {
 	atomic_store_explicit(&loop->lock, 0, memory_order_release);
 }
-
-/*
- * Test hook: called by dispatch just before it drains its fds, to play a
- * cross-thread arm landing at that instant (tests/test-loop.c).
- */
-extern void (*vmti_loop_drain_hook)(vmt_loop *loop);
 
 /* Wakes the loop's thread (eventfd write). */
 void vmti_loop_wake(vmt_loop *loop);

@@ -31,12 +31,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "array.h"
+#include "efd.h"
 #include "json.h"
+#include "keeper-internal.h"
 #include "loop-internal.h"
+#include "testing.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define cpu_relax() __builtin_ia32_pause()
@@ -69,8 +72,6 @@ void vmti_loop_lock_slow(vmt_loop *loop)
 
 void vmti_loop_wake(vmt_loop *loop)
 {
-	const uint64_t one = 1;
-
 	/*
 	 * One write until the loop drains it: a burst of earlier re-arms from a
 	 * vCPU thread costs one system call, not one each.  The loop clears the
@@ -79,10 +80,7 @@ void vmti_loop_wake(vmt_loop *loop)
 	 */
 	if (atomic_exchange(&loop->wake_pending, true))
 		return;
-	ssize_t n = write(loop->efd, &one, sizeof(one));
-
-	/* EAGAIN: the counter is saturated, the loop is awake anyway. */
-	(void)n;
+	vmti_efd_wake(loop->efd);
 }
 
 static int tfd_set(int fd, vmt_ns abs, int flags)
@@ -130,11 +128,15 @@ int vmt_loop_new(vmt_source *src, vmt_loop **ret)
 	pthread_cond_init(&loop->sync_cv, NULL);
 
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
-	loop->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	loop->efd = vmti_efd_new();
 	loop->tfd_mono = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	loop->tfd_boot = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 	loop->tfd_wall = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (loop->epfd < 0 || loop->efd < 0 || loop->tfd_mono < 0 || loop->tfd_boot < 0 ||
+	if (loop->efd < 0) {
+		r = loop->efd;
+		goto fail;
+	}
+	if (loop->epfd < 0 || loop->tfd_mono < 0 || loop->tfd_boot < 0 ||
 	    loop->tfd_wall < 0) {
 		r = -errno;
 		goto fail;
@@ -215,19 +217,9 @@ int vmti_loop_add_wall_listener(vmt_loop *loop, void (*fn)(void *opaque), void *
 	if (!loop || !fn)
 		return -EINVAL;
 	vmti_loop_lock(loop);
-	if (loop->nwall == loop->wall_cap) {
-		size_t cap = loop->wall_cap ? loop->wall_cap * 2 : 4;
-		struct vmti_wall_listener *w = realloc(loop->wall, cap * sizeof(*w));
-
-		if (!w) {
-			r = -ENOMEM;
-			goto out;
-		}
-		loop->wall = w;
-		loop->wall_cap = cap;
-	}
-	loop->wall[loop->nwall++] = (struct vmti_wall_listener){ fn, opaque };
-out:
+	r = VMTI_ARRAY_GROW(loop->wall, loop->wall_cap, loop->nwall + 1);
+	if (r == 0)
+		loop->wall[loop->nwall++] = (struct vmti_wall_listener){ fn, opaque };
 	vmti_loop_unlock(loop);
 	return r;
 }
@@ -248,14 +240,6 @@ void vmti_loop_remove_wall_listener(vmt_loop *loop, void (*fn)(void *opaque), vo
 	vmti_loop_unlock(loop);
 }
 
-static void drain(int fd)
-{
-	uint64_t v;
-	ssize_t n = read(fd, &v, sizeof(v));
-
-	(void)n;
-}
-
 /* Phase 1: returns true if the kernel saw the wall clock being set. */
 static bool drain_fds(vmt_loop *loop)
 {
@@ -266,24 +250,24 @@ static bool drain_fds(vmt_loop *loop)
 	for (int i = 0; i < n; i++) {
 		switch (ev[i].data.u32) {
 		case EV_EFD:
-			drain(loop->efd);
+			/* Cold: only a dispatch that was woken gets here. */
+			if (vmti_loop_drain_hook)
+				vmti_loop_drain_hook(loop);
+			vmti_efd_drain(loop->efd);
 			break;
 		case EV_MONO:
-			drain(loop->tfd_mono);
+			vmti_efd_drain(loop->tfd_mono);
 			loop->prog_mono = VMT_NS_NEVER;
 			break;
 		case EV_BOOT:
-			drain(loop->tfd_boot);
+			vmti_efd_drain(loop->tfd_boot);
 			loop->prog_boot = VMT_NS_NEVER;
 			break;
-		case EV_WALL: {
-			uint64_t v;
-
-			if (read(loop->tfd_wall, &v, sizeof(v)) < 0 && errno == ECANCELED)
+		case EV_WALL:
+			if (vmti_efd_drain(loop->tfd_wall) == -ECANCELED)
 				wall_step = true;
 			loop->wall_armed = false;
 			break;
-		}
 		}
 	}
 	return wall_step;
@@ -300,22 +284,12 @@ static void collect_one(struct vmti_wnode *n, void *arg)
 	vmt_loop *loop = c->loop;
 	struct vmt_timer *t = (struct vmt_timer *)n;
 
-	if (loop->ndue == loop->due_cap) {
-		size_t cap = loop->due_cap ? loop->due_cap * 2 : 64;
-		struct vmti_due *d = realloc(loop->due, cap * sizeof(*d));
-		struct vmti_due *tmp = d ? realloc(loop->due_tmp, cap * sizeof(*tmp)) : NULL;
-
-		if (d)
-			loop->due = d;
-		if (tmp)
-			loop->due_tmp = tmp;
-		if (!d || !tmp) {
-			/* Leave it queued and due: the next dispatch takes it. */
-			vmti_wheel_insert(&loop->wheel[t->clock], &t->node);
-			c->err = -ENOMEM;
-			return;
-		}
-		loop->due_cap = cap;
+	if (VMTI_ARRAY_GROW(loop->due, loop->due_cap, loop->ndue + 1) < 0 ||
+	    VMTI_ARRAY_GROW(loop->due_tmp, loop->due_tmp_cap, loop->ndue + 1) < 0) {
+		/* Leave it queued and due: the next dispatch takes it. */
+		vmti_wheel_insert(&loop->wheel[t->clock], &t->node);
+		c->err = -ENOMEM;
+		return;
 	}
 	t->state = VMTI_TIMER_COLLECTED;
 	t->listed = true;
@@ -576,8 +550,6 @@ static int dispatch(vmt_loop *loop)
 	bool wall_step;
 	int ran = 0;
 
-	if (vmti_loop_drain_hook)
-		vmti_loop_drain_hook(loop);
 	wall_step = drain_fds(loop);
 	/*
 	 * After draining, before phase 4: an arm that found the flag set and

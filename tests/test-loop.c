@@ -17,6 +17,7 @@
 #include <vmtime/vmtime.h>
 
 #include "loop-internal.h"
+#include "testing.h"
 #include "tests.h"
 
 static bool readable(int fd, int ms)
