@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -465,6 +466,11 @@ static int attach(int fd, bool want_pidfd, struct attached **ret)
 			pthread_mutex_lock(&a->mu);
 			freeze_locked(a, vmti_attached_stuck_ns);
 			pthread_mutex_unlock(&a->mu);
+		} else if (a->pidfd < 0) {
+			/* Out of fds, say: a source that cannot see its keeper die must not be. */
+			r = -errno;
+			attached_destroy(a);
+			return r;
 		}
 #endif
 		if (a->pidfd >= 0) {
@@ -646,6 +652,7 @@ struct conn {
 struct vmt_listener {
 	vmt_keeper *k;
 	int lfd, epfd, page_fd, stop_efd;
+	int backoff_tfd; /* re-enables lfd after accept4() ran out of resources */
 	unsigned flags;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	pthread_mutex_t mu;
@@ -655,6 +662,34 @@ struct vmt_listener {
 	pthread_t thread;
 	uint64_t accepted, refused, dropped;
 };
+
+/* How long the listening socket rests after accept4() ran out of resources. */
+#define ACCEPT_BACKOFF_NS (100 * VMT_NS_PER_MS)
+
+/*
+ * accept4() failed for want of fds or memory: the peer stays queued and the
+ * socket stays readable, so polling it again would spin.  Stop polling it
+ * until the backoff timer fires (it is in the same epoll set, so both
+ * dispatch modes come back by themselves).
+ */
+static void accept_backoff_locked(vmt_listener *l)
+{
+	struct epoll_event ev = { .events = 0, .data.fd = l->lfd };
+	struct itimerspec its = { .it_value = vmt_ns_to_timespec(ACCEPT_BACKOFF_NS) };
+
+	epoll_ctl(l->epfd, EPOLL_CTL_MOD, l->lfd, &ev);
+	timerfd_settime(l->backoff_tfd, 0, &its, NULL);
+}
+
+static void accept_resume_locked(vmt_listener *l)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = l->lfd };
+	uint64_t n;
+
+	if (read(l->backoff_tfd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return;
+	epoll_ctl(l->epfd, EPOLL_CTL_MOD, l->lfd, &ev);
+}
 
 static int fill_addr(const char *path, struct sockaddr_un *sa)
 {
@@ -687,8 +722,13 @@ static void accept_locked(vmt_listener *l)
 		socklen_t len = sizeof(cred);
 		int fd = accept4(l->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				accept_backoff_locked(l);
 			return;
+		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
 		    (!(l->flags & VMT_LISTEN_ANY_UID) && cred.uid != geteuid() && cred.uid != 0)) {
 			send_msg(fd, MSG_REFUSED, 0, -1, MSG_DONTWAIT);
@@ -764,6 +804,10 @@ static int dispatch_locked(vmt_listener *l)
 				accept_locked(l);
 				continue;
 			}
+			if (fd == l->backoff_tfd) {
+				accept_resume_locked(l);
+				continue;
+			}
 			for (j = 0; j < l->nconns && l->conns[j].fd != fd; j++)
 				;
 			if (j == l->nconns)
@@ -805,17 +849,27 @@ static void *listener_thread(void *arg)
 	}
 }
 
-/* A socket file nobody accepts on is left over from a dead keeper. */
+/*
+ * A socket file nobody accepts on is left over from a dead keeper.  Only a
+ * socket: connect() refuses on a regular file, a directory or a FIFO too,
+ * and those belong to the user.  The same inode before and after the probe,
+ * so a file put in its place meanwhile is not taken for it.
+ */
 static bool stale_socket(const struct sockaddr_un *sa)
 {
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct stat before, after;
 	bool stale;
+	int fd;
 
+	if (lstat(sa->sun_path, &before) < 0 || !S_ISSOCK(before.st_mode))
+		return false;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
 	stale = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 && errno == ECONNREFUSED;
 	close(fd);
-	return stale;
+	return stale && lstat(sa->sun_path, &after) == 0 && S_ISSOCK(after.st_mode) &&
+	       after.st_ino == before.st_ino && after.st_dev == before.st_dev;
 }
 
 int vmt_keeper_listen(vmt_keeper *k, const char *path, unsigned flags, vmt_listener **ret)
@@ -835,7 +889,7 @@ int vmt_keeper_listen(vmt_keeper *k, const char *path, unsigned flags, vmt_liste
 		return -ENOMEM;
 	l->k = k;
 	l->flags = flags;
-	l->lfd = l->epfd = l->page_fd = l->stop_efd = -1;
+	l->lfd = l->epfd = l->page_fd = l->stop_efd = l->backoff_tfd = -1;
 	strcpy(l->path, path);
 	pthread_mutex_init(&l->mu, NULL);
 	l->page_fd = vmt_keeper_export_fd(k);
@@ -847,8 +901,11 @@ int vmt_keeper_listen(vmt_keeper *k, const char *path, unsigned flags, vmt_liste
 	if (l->lfd < 0)
 		goto fail_errno;
 	if (bind(l->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno != EADDRINUSE || !stale_socket(&sa)) {
-			r = -errno;
+		int e = errno;
+
+		/* Whatever is at @path and is not a dead keeper's socket stays. */
+		if (e != EADDRINUSE || !stale_socket(&sa)) {
+			r = -e;
 			l->path[0] = '\0'; /* not ours: do not unlink */
 			goto fail;
 		}
@@ -866,6 +923,12 @@ int vmt_keeper_listen(vmt_keeper *k, const char *path, unsigned flags, vmt_liste
 		goto fail_errno;
 	ev.data.fd = l->lfd;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->lfd, &ev) < 0)
+		goto fail_errno;
+	l->backoff_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (l->backoff_tfd < 0)
+		goto fail_errno;
+	ev.data.fd = l->backoff_tfd;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->backoff_tfd, &ev) < 0)
 		goto fail_errno;
 	if (flags & VMT_LISTEN_THREAD) {
 		l->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -918,6 +981,8 @@ vmt_listener *vmt_listener_free(vmt_listener *l)
 		close(l->page_fd);
 	if (l->stop_efd >= 0)
 		close(l->stop_efd);
+	if (l->backoff_tfd >= 0)
+		close(l->backoff_tfd);
 	pthread_mutex_destroy(&l->mu);
 	free(l->conns);
 	free(l);

@@ -1281,3 +1281,174 @@ TEST(keeper_killed_inside_a_write_is_seen_dead)
 	vmt_source_free(j.src);
 	unlink(path);
 }
+
+/* ---- listen and attach under hostile conditions (issue 9 defects 3, 4, 5) ---- */
+
+TEST(listen_never_deletes_what_is_not_a_stale_socket)
+{
+	vmt_keeper *k = new_keeper(VMT_KEEPER_MANUAL, 0);
+	char path[108], buf[16];
+	vmt_listener *l;
+	struct stat st;
+	int fd;
+
+	/* A user's file: connect() says ECONNREFUSED there too. */
+	sock_path(path, sizeof(path), "userfile");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(write(fd, "precious", 8), 8);
+	close(fd);
+	ASSERT_ERR(vmt_keeper_listen(k, path, 0, &l), -EADDRINUSE);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(read(fd, buf, sizeof(buf)), 8);
+	close(fd);
+	ASSERT_TRUE(memcmp(buf, "precious", 8) == 0);
+	ASSERT_EQ(unlink(path), 0);
+	/* A directory, a FIFO: untouched as well. */
+	ASSERT_EQ(mkdir(path, 0700), 0);
+	ASSERT_ERR(vmt_keeper_listen(k, path, 0, &l), -EADDRINUSE);
+	ASSERT_EQ(stat(path, &st), 0);
+	ASSERT_TRUE(S_ISDIR(st.st_mode));
+	ASSERT_EQ(rmdir(path), 0);
+	ASSERT_EQ(mkfifo(path, 0600), 0);
+	ASSERT_ERR(vmt_keeper_listen(k, path, 0, &l), -EADDRINUSE);
+	ASSERT_EQ(stat(path, &st), 0);
+	ASSERT_TRUE(S_ISFIFO(st.st_mode));
+	ASSERT_EQ(unlink(path), 0);
+	vmt_keeper_free(k);
+}
+
+struct dispatch_job {
+	vmt_listener *l;
+	int r;
+	atomic_bool done;
+};
+
+static void *dispatch_job_main(void *arg)
+{
+	struct dispatch_job *j = arg;
+
+	j->r = vmt_listener_dispatch(j->l);
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+static void *free_job_main(void *arg)
+{
+	struct dispatch_job *j = arg;
+
+	vmt_listener_free(j->l);
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+/* Runs @fn in a thread; false if it has not returned after 10 s (left running). */
+static bool job_returns(void *(*fn)(void *), struct dispatch_job *j)
+{
+	pthread_t th;
+
+	atomic_init(&j->done, false);
+	if (pthread_create(&th, NULL, fn, j) != 0)
+		return false;
+	for (int i = 0; i < 1000 && !atomic_load(&j->done); i++)
+		sleep_ms(10);
+	if (!atomic_load(&j->done)) {
+		pthread_detach(th);
+		return false;
+	}
+	pthread_join(th, NULL);
+	return true;
+}
+
+/* A peer waiting in the backlog; the fd of its socket. */
+static int waiting_peer(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	strcpy(sa.sun_path, path);
+	if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+TEST(listener_out_of_descriptors_does_not_spin)
+{
+	vmt_keeper *k = new_keeper(VMT_KEEPER_MANUAL, 0);
+	struct dispatch_job j = { 0 };
+	struct rlimit old;
+	char path[108];
+	int peer, accepted = 0;
+
+	sock_path(path, sizeof(path), "emfile");
+	ASSERT_OK(vmt_keeper_listen(k, path, 0, &j.l));
+	peer = waiting_peer(path);
+	ASSERT_GE(peer, 0);
+	test_fd_limit(0, &old);
+	/* accept4() fails with EMFILE and the peer stays queued. */
+	bool returned = job_returns(dispatch_job_main, &j);
+	test_fd_limit_restore(&old);
+	ASSERT_TRUE(returned);
+	ASSERT_OK(j.r);
+	/* Once descriptors are back, the peer is served. */
+	for (int i = 0; i < 500 && !accepted; i++) {
+		struct pollfd p = { .fd = vmt_listener_get_fd(j.l), .events = POLLIN };
+		struct share_probe { uint32_t magic; uint16_t version, type; uint64_t arg; } m;
+
+		poll(&p, 1, 10);
+		ASSERT_OK(vmt_listener_dispatch(j.l));
+		accepted = recv(peer, &m, sizeof(m), MSG_DONTWAIT) == (ssize_t)sizeof(m);
+	}
+	ASSERT_TRUE(accepted);
+	close(peer);
+	vmt_listener_free(j.l);
+	vmt_keeper_free(k);
+}
+
+TEST(listener_thread_out_of_descriptors_can_be_freed)
+{
+	vmt_keeper *k = new_keeper(VMT_KEEPER_MANUAL, 0);
+	struct dispatch_job j = { 0 };
+	struct rlimit old;
+	char path[108];
+	int peer;
+
+	sock_path(path, sizeof(path), "emfile-thread");
+	ASSERT_OK(vmt_keeper_listen(k, path, VMT_LISTEN_THREAD, &j.l));
+	test_fd_limit(0, &old);
+	/* The peer's own socket is one more descriptor: make room for it alone. */
+	test_fd_limit_restore(&old);
+	peer = waiting_peer(path);
+	ASSERT_GE(peer, 0);
+	test_fd_limit(0, &old);
+	sleep_ms(50); /* the thread meets EMFILE */
+	bool returned = job_returns(free_job_main, &j);
+	test_fd_limit_restore(&old);
+	ASSERT_TRUE(returned);
+	close(peer);
+	vmt_keeper_free(k);
+}
+
+TEST(attach_fails_when_liveness_cannot_be_watched)
+{
+	const uint64_t other = (uint64_t)getppid(); /* alive, and not us */
+	vmt_source *src = NULL;
+	struct rlimit old;
+	int fd, r;
+
+	fd = page_memfd(VMTI_PAGE_MAGIC, VMTI_PAGE_VERSION, sizeof(struct vmti_page), other, true);
+	ASSERT_GE(fd, 0);
+	test_fd_limit(0, &old);
+	r = vmt_source_attach(fd, &src);
+	test_fd_limit_restore(&old);
+	ASSERT_ERR(r, -EMFILE);
+	ASSERT_TRUE(src == NULL);
+	/* With descriptors, the same page attaches and is watched. */
+	ASSERT_OK(vmt_source_attach(fd, &src));
+	ASSERT_EQ(vmt_source_alive(src), 1);
+	vmt_source_free(src);
+	close(fd);
+}

@@ -96,14 +96,18 @@ VMT_EXPORT int vmt_keeper_unsubscribe(vmt_keeper *k, int efd);
  * @ret: where the source is written, only on success
  *
  * The page is mapped PROT_READ.  Liveness is checked through a pidfd on the
- * keeper's process when the page names another process.
+ * keeper's process when the page names another process; a keeper that
+ * stays inside a page write (it died there, or the page is forged) is taken
+ * for dead after a bound, so no read ever waits for it unboundedly.
  *
  * Context: any thread.
  * Return: 0; -EINVAL for a negative @fd or a NULL @ret; -EBADF if @fd is not
  * open; -EPROTO if @fd is not a vmtime clock page (not a regular file, too
  * small, wrong magic); -EPROTONOSUPPORT for a page version this library does
  * not know; -EBADMSG for a forged or inconsistent page (sizes, pid, missing
- * seals); -ENOMEM; or the errno of mmap().
+ * seals); -ENOMEM; the errno of mmap(); or the errno of pidfd_open()
+ * (-EMFILE, -ENFILE, -ENOSYS, ...) when the keeper's liveness cannot be
+ * watched.
  */
 VMT_EXPORT int vmt_source_attach(int fd, vmt_source **ret);
 
@@ -194,14 +198,15 @@ typedef struct vmt_listener vmt_listener;
 /**
  * vmt_keeper_listen() - serve the clock page on a unix socket.
  * @k: the keeper; must outlive the listener
- * @path: the socket path; a stale socket left by a dead keeper is replaced
+ * @path: the socket path; a stale socket left by a dead keeper (a socket
+ *	 file that refuses connections) is replaced, anything else is left alone
  * @flags: VMT_LISTEN_* bits
  * @ret: where the listener is written, only on success
  *
  * Context: any thread.
  * Return: 0; -EINVAL for a NULL argument or unknown @flags; -ENAMETOOLONG
  * for a path longer than a unix socket address; -EADDRINUSE if another
- * process listens on @path; -ENOMEM; or the errno of socket(), bind(),
+ * process listens on @path or @path exists and is not a socket; -ENOMEM; or the errno of socket(), bind(),
  * listen(), epoll or thread creation.
  */
 VMT_EXPORT int vmt_keeper_listen(vmt_keeper *k, const char *path, unsigned flags,
@@ -225,7 +230,9 @@ VMT_EXPORT int vmt_listener_get_fd(const vmt_listener *l);
  *
  * Never blocks.  A peer with the wrong credentials is refused; a peer that
  * hangs up or breaks the protocol is dropped together with its
- * subscription.
+ * subscription.  When accepting fails for want of descriptors or memory,
+ * waiting peers stay queued and the listening socket rests for 100 ms (the
+ * fd becomes readable again when it resumes) instead of spinning.
  *
  * Context: any thread; serialized internally.
  * Return: the number of events handled (>= 0), -EINVAL for NULL.
