@@ -41,6 +41,7 @@
 
 #include <vmtime/share.h>
 
+#include "json.h"
 #include "keeper-internal.h"
 #include "source-internal.h"
 #include "testing.h"
@@ -991,18 +992,25 @@ vmt_listener *vmt_listener_free(vmt_listener *l)
 
 int vmt_listener_inspect(vmt_listener *l, FILE *out)
 {
+	uint64_t accepted, refused, dropped;
+	size_t nconns;
 	int n;
 
 	if (!l || !out)
 		return -EINVAL;
+	/* Counters under the lock, stdio outside it: a slow stream stalls no peer. */
 	pthread_mutex_lock(&l->mu);
-	n = fprintf(out,
-		    "{\"path\":\"%s\",\"connections\":%zu,\"accepted\":%llu,\"refused\":%llu,"
-		    "\"dropped\":%llu}\n",
-		    l->path, l->nconns, (unsigned long long)l->accepted,
-		    (unsigned long long)l->refused, (unsigned long long)l->dropped);
+	nconns = l->nconns;
+	accepted = l->accepted;
+	refused = l->refused;
+	dropped = l->dropped;
 	pthread_mutex_unlock(&l->mu);
-	if (n < 0 || fflush(out) != 0)
+	fputs("{\"path\":", out);
+	vmti_json_cstr(out, l->path); /* a user's bytes: escaped, valid UTF-8 */
+	n = fprintf(out, ",\"connections\":%zu,\"accepted\":%llu,\"refused\":%llu,\"dropped\":%llu}\n",
+		    nconns, (unsigned long long)accepted, (unsigned long long)refused,
+		    (unsigned long long)dropped);
+	if (n < 0 || ferror(out) || fflush(out) != 0)
 		return -EIO;
 	return 0;
 }

@@ -1452,3 +1452,26 @@ TEST(attach_fails_when_liveness_cannot_be_watched)
 	vmt_source_free(src);
 	close(fd);
 }
+
+/* issue 9 defect 7: the path is a user's bytes; the JSON stays valid. */
+TEST(listener_inspect_escapes_the_path)
+{
+	vmt_keeper *k = new_keeper(VMT_KEEPER_MANUAL, 0);
+	char path[108], want[160], *json = NULL;
+	vmt_listener *l;
+	size_t len = 0;
+	FILE *m;
+
+	snprintf(path, sizeof(path), "/tmp/vmt-share-%d-q\"b\\s\n\xff.sock", (int)getpid());
+	snprintf(want, sizeof(want), "\"path\":\"/tmp/vmt-share-%d-q\\\"b\\\\s\\n\\ufffd.sock\"",
+		 (int)getpid());
+	ASSERT_OK(vmt_keeper_listen(k, path, 0, &l));
+	m = open_memstream(&json, &len);
+	ASSERT_OK(vmt_listener_inspect(l, m));
+	fclose(m);
+	if (!strstr(json, want))
+		VMT_FAIL("%s lacks %s", json, want);
+	free(json);
+	vmt_listener_free(l);
+	vmt_keeper_free(k);
+}
