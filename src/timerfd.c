@@ -74,13 +74,11 @@ struct vmt_timerfd {
 	 */
 	vmt_timer *timer[2];
 	enum vmt_clock clock;
-	bool rel_host;		/* the setting's times are on HOST (relative WALL) */
 	int flags;		/* creation flags */
 	int fd;			/* the eventfd */
 	int settime_flags;
 	bool armed;		/* an expiry at @next is not counted yet */
 	bool expired;		/* counted since the last read/gettime/settime */
-	bool might_cancel;	/* absolute WALL timer with CANCEL_ON_SET */
 	bool cancelled;		/* a wall step no read or settime reported yet */
 	bool nowait_ok;		/* preadv2(RWF_NOWAIT) works on the eventfd */
 	vmt_ns next;
@@ -107,13 +105,21 @@ static vmt_ns kt_from_ts(const struct timespec *ts)
 	return (vmt_ns)ts->tv_sec * VMT_NS_PER_SEC + (vmt_ns)ts->tv_nsec;
 }
 
-static struct timespec ts_from_ns(vmt_ns t)
+/*
+ * Both derived from the clock and the settime flags, never stored: a
+ * relative WALL setting runs on HOST (rel_host(), the index of the loop
+ * timer in use), and only an absolute WALL one with CANCEL_ON_SET is
+ * cancelled by a wall-clock step.
+ */
+static bool rel_host(const struct vmt_timerfd *t)
 {
-	struct timespec ts = {
-		.tv_sec = (time_t)(t / VMT_NS_PER_SEC),
-		.tv_nsec = (long)(t % VMT_NS_PER_SEC),
-	};
-	return ts;
+	return t->clock == VMT_CLOCK_WALL && !(t->settime_flags & VMT_TFD_TIMER_ABSTIME);
+}
+
+static bool might_cancel(const struct vmt_timerfd *t)
+{
+	return t->clock == VMT_CLOCK_WALL && (t->settime_flags & VMT_TFD_TIMER_ABSTIME) &&
+	       (t->settime_flags & VMT_TFD_TIMER_CANCEL_ON_SET);
 }
 
 /*
@@ -206,10 +212,11 @@ static vmt_ns remaining(const struct vmt_timerfd *t, vmt_ns now)
 /* Points the loop's timer at our schedule. */
 static void arm_loop_timer(struct vmt_timerfd *t)
 {
-	vmt_timer *timer = t->timer[t->rel_host];
+	bool host = rel_host(t);
+	vmt_timer *timer = t->timer[host];
 
-	if (t->timer[!t->rel_host])
-		vmt_timer_cancel(t->timer[!t->rel_host]);
+	if (t->timer[!host])
+		vmt_timer_cancel(t->timer[!host]);
 	if (!t->armed)
 		vmt_timer_cancel(timer);
 	else if (t->interval)
@@ -220,7 +227,7 @@ static void arm_loop_timer(struct vmt_timerfd *t)
 
 static vmt_ns now_of(const struct vmt_timerfd *t)
 {
-	return vmt_now(t->src, t->rel_host ? VMT_CLOCK_HOST : t->clock);
+	return vmt_now(t->src, rel_host(t) ? VMT_CLOCK_HOST : t->clock);
 }
 
 /*
@@ -256,7 +263,7 @@ static void tfd_wall_stepped(void *opaque)
 	struct vmt_timerfd *t = opaque;
 
 	pthread_mutex_lock(&t->lock);
-	if (t->might_cancel) {
+	if (might_cancel(t)) {
 		t->cancelled = true;
 		efd_add(t, 1);
 	}
@@ -376,8 +383,8 @@ static void tfd_get_locked(struct vmt_timerfd *t, vmt_ns now, struct itimerspec 
 	efd_add(t, collect(t, now));
 	/* The kernel re-arms an expired periodic timer here: it no longer counts as expired. */
 	t->expired = false;
-	cur->it_value = ts_from_ns(remaining(t, now));
-	cur->it_interval = ts_from_ns(t->interval);
+	cur->it_value = vmt_ns_to_timespec(remaining(t, now));
+	cur->it_interval = vmt_ns_to_timespec(t->interval);
 }
 
 int vmt_timerfd_settime(vmt_timerfd *t, int flags, const struct itimerspec *new_value,
@@ -395,8 +402,6 @@ int vmt_timerfd_settime(vmt_timerfd *t, int flags, const struct itimerspec *new_
 
 	pthread_mutex_lock(&t->lock);
 	now = now_of(t);
-	t->might_cancel = t->clock == VMT_CLOCK_WALL && (flags & VMT_TFD_TIMER_ABSTIME) &&
-			  (flags & VMT_TFD_TIMER_CANCEL_ON_SET);
 	tfd_get_locked(t, now, &old);
 
 	efd_take(t, &drop);
@@ -404,14 +409,12 @@ int vmt_timerfd_settime(vmt_timerfd *t, int flags, const struct itimerspec *new_
 	t->settime_flags = flags;
 	t->interval = kt_from_ts(&new_value->it_interval);
 	t->armed = value != 0;
-	if (t->clock == VMT_CLOCK_WALL) {
-		t->rel_host = !(flags & VMT_TFD_TIMER_ABSTIME);
-		now = now_of(t);
-	}
+	if (t->clock == VMT_CLOCK_WALL)
+		now = now_of(t); /* the new setting's clock */
 	if (t->armed) {
 		t->next = (flags & VMT_TFD_TIMER_ABSTIME) ? value : kt_add(now, value);
 		/* A step seen but not read: report it, yet arm all the same (the kernel's accident). */
-		if (t->might_cancel && t->cancelled) {
+		if (might_cancel(t) && t->cancelled) {
 			t->cancelled = false;
 			r = -ECANCELED;
 		}
@@ -456,12 +459,12 @@ int vmt_timerfd_read(vmt_timerfd *t, uint64_t *expirations)
 		}
 		n = n > EFD_COUNT_MAX - v ? EFD_COUNT_MAX : n + v;
 		if (n) {
-			if (t->might_cancel && t->cancelled) {
+			if (might_cancel(t) && t->cancelled) {
 				t->cancelled = false;
 				/* Like the kernel: an expired periodic timer is not re-armed. */
 				if (t->expired && t->interval) {
 					t->armed = false;
-					vmt_timer_cancel(t->timer[t->rel_host]);
+					vmt_timer_cancel(t->timer[rel_host(t)]);
 				}
 				r = -ECANCELED;
 			}
@@ -617,16 +620,13 @@ int vmt_timerfd_restore(vmt_timerfd *t, const vmt_fields_reader *r)
 	}
 	t->flags = (int)s.flags;
 	t->settime_flags = (int)s.settime_flags;
-	t->rel_host = t->clock == VMT_CLOCK_WALL && !(t->settime_flags & VMT_TFD_TIMER_ABSTIME);
-	t->might_cancel = t->clock == VMT_CLOCK_WALL && !t->rel_host &&
-			  (t->settime_flags & VMT_TFD_TIMER_CANCEL_ON_SET);
 	t->cancelled = s.cancelled;
 	t->expired = s.expired;
 	t->interval = s.interval;
 	t->armed = s.armed;
 	/* Absolute VM and WALL times stay meaningful; host ones resume relative. */
 	if (t->armed)
-		t->next = t->clock == VMT_CLOCK_VM || (t->clock == VMT_CLOCK_WALL && !t->rel_host) ?
+		t->next = t->clock == VMT_CLOCK_VM || (t->clock == VMT_CLOCK_WALL && !rel_host(t)) ?
 				  s.deadline :
 				  kt_add(now_of(t), s.remaining);
 	efd_take(t, &drop);
