@@ -48,7 +48,8 @@ endif()
 if(VMT_CLANG_FUZZER_OK)
   # Compiled directly with clang (the main build may use gcc): only the
   # snapshot sources are needed.
-  set(_fuzz_srcs ${CMAKE_SOURCE_DIR}/src/snapshot.c ${CMAKE_SOURCE_DIR}/src/crc32c.c
+  set(_fuzz_srcs ${CMAKE_SOURCE_DIR}/src/snapshot.c ${CMAKE_SOURCE_DIR}/src/fields.c
+    ${CMAKE_SOURCE_DIR}/src/crc32c.c ${CMAKE_SOURCE_DIR}/src/json.c
     ${CMAKE_SOURCE_DIR}/src/error.c ${VMT_FUZZ_DIR}/fuzz-snapshot.c)
   add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/fuzz-snapshot
     COMMAND ${VMT_CLANG} -g -O1 -std=c11 -D_GNU_SOURCE -DVMT_BUILDING_LIBRARY
@@ -56,7 +57,8 @@ if(VMT_CLANG_FUZZER_OK)
       -I${CMAKE_SOURCE_DIR}/include -I${CMAKE_SOURCE_DIR}/src
       ${_fuzz_srcs} -o ${CMAKE_BINARY_DIR}/fuzz-snapshot -lpthread
     DEPENDS ${_fuzz_srcs} ${CMAKE_SOURCE_DIR}/include/vmtime/snapshot.h
-      ${CMAKE_SOURCE_DIR}/src/crc32c.h
+      ${CMAKE_SOURCE_DIR}/src/crc32c.h ${CMAKE_SOURCE_DIR}/src/fields.h
+      ${CMAKE_SOURCE_DIR}/src/json.h ${CMAKE_SOURCE_DIR}/src/array.h
     COMMENT "Building libFuzzer target fuzz-snapshot with ${VMT_CLANG}")
   add_custom_target(fuzz-snapshot DEPENDS ${CMAKE_BINARY_DIR}/fuzz-snapshot)
 endif()

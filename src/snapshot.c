@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * snapshot.c - the snapshot container and tagged fields; the byte layout is
- * docs/snapshot-format.md.
+ * snapshot.c - the snapshot container: file header, sections, trailer and
+ * the atomic save; the byte layout is docs/snapshot-format.md.  The
+ * payloads are the tagged fields of fields.c.
  *
  * Writing builds the whole file in one growable buffer (section writers append
  * to it directly, so a unit's bytes are copied once) and hands it to the
@@ -24,6 +25,7 @@
 
 #include "array.h"
 #include "crc32c.h"
+#include "fields.h"
 #include "internal.h"
 #include "json.h"
 
@@ -35,473 +37,6 @@
 #define SECT_TAG "SECT"
 #define TRAILER_LEN 24u
 #define TRAILER_TAG "VEND"
-#define FIELD_HEADER_LEN 12u
-
-/* ---- little-endian access ------------------------------------------------ */
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static inline void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-/* ---- growable buffer ------------------------------------------------------ */
-
-struct buf {
-	uint8_t *p;
-	size_t len, cap;
-};
-
-static int buf_reserve(struct buf *b, size_t extra)
-{
-	if (extra > SIZE_MAX - b->len)
-		return -ENOMEM;
-	return VMTI_ARRAY_GROW(b->p, b->cap, b->len + extra);
-}
-
-/* ---- fields writer --------------------------------------------------------- */
-
-struct vmt_fields_writer {
-	struct buf own;		/* storage of a standalone writer */
-	struct buf *buf;	/* own, or the snapshot writer's buffer */
-	size_t base;		/* offset of the payload's first byte in *buf */
-	size_t group[VMT_FIELDS_MAX_DEPTH]; /* header offsets of the open groups */
-	unsigned depth;
-	int err;		/* sticky: first failure */
-	bool owned;		/* belongs to a vmt_snap_writer */
-	bool closed;		/* owned and its section has ended */
-};
-
-static int fw_check(vmt_fields_writer *w)
-{
-	if (!w)
-		return -EINVAL;
-	if (w->closed)
-		return -EBUSY;
-	return w->err;
-}
-
-/* Appends a field header and reserves room for @n value bytes. */
-static int fw_field(vmt_fields_writer *w, uint32_t id, uint8_t type, size_t n, uint8_t **val)
-{
-	size_t used = w->buf->len - w->base;
-	uint8_t *h;
-	int r;
-
-	if (n > VMT_SNAP_MAX_PAYLOAD || used + FIELD_HEADER_LEN + n > VMT_SNAP_MAX_PAYLOAD)
-		return w->err = -E2BIG;
-	r = buf_reserve(w->buf, FIELD_HEADER_LEN + n);
-	if (r < 0)
-		return w->err = r;
-	h = w->buf->p + w->buf->len;
-	put32(h, id);
-	h[4] = type;
-	h[5] = h[6] = h[7] = 0;
-	put32(h + 8, (uint32_t)n);
-	w->buf->len += FIELD_HEADER_LEN + n;
-	*val = h + FIELD_HEADER_LEN;
-	return 0;
-}
-
-int vmt_fields_writer_new(vmt_fields_writer **ret)
-{
-	vmt_fields_writer *w;
-
-	if (!ret)
-		return -EINVAL;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->buf = &w->own;
-	*ret = w;
-	return 0;
-}
-
-vmt_fields_writer *vmt_fields_writer_free(vmt_fields_writer *w)
-{
-	if (w && !w->owned) {
-		free(w->own.p);
-		free(w);
-	}
-	return NULL;
-}
-
-int vmt_fields_writer_reset(vmt_fields_writer *w)
-{
-	if (!w || w->owned)
-		return -EINVAL;
-	w->own.len = 0;
-	w->depth = 0;
-	w->err = 0;
-	return 0;
-}
-
-int vmt_fields_put_u64(vmt_fields_writer *w, uint32_t id, uint64_t v)
-{
-	uint8_t *p;
-	int r = fw_check(w);
-
-	if (r < 0)
-		return r;
-	r = fw_field(w, id, VMT_FIELD_U64, 8, &p);
-	if (r < 0)
-		return r;
-	put64(p, v);
-	return 0;
-}
-
-int vmt_fields_put_i64(vmt_fields_writer *w, uint32_t id, int64_t v)
-{
-	uint8_t *p;
-	int r = fw_check(w);
-
-	if (r < 0)
-		return r;
-	r = fw_field(w, id, VMT_FIELD_I64, 8, &p);
-	if (r < 0)
-		return r;
-	put64(p, (uint64_t)v);
-	return 0;
-}
-
-int vmt_fields_put_bytes(vmt_fields_writer *w, uint32_t id, const void *data, size_t n)
-{
-	uint8_t *p;
-	int r = fw_check(w);
-
-	if (r < 0)
-		return r;
-	if (!data && n)
-		return -EINVAL;
-	r = fw_field(w, id, VMT_FIELD_BYTES, n, &p);
-	if (r < 0)
-		return r;
-	if (n)
-		memcpy(p, data, n);
-	return 0;
-}
-
-int vmt_fields_put_str(vmt_fields_writer *w, uint32_t id, const char *s)
-{
-	uint8_t *p;
-	size_t n;
-	int r = fw_check(w);
-
-	if (r < 0)
-		return r;
-	if (!s)
-		return -EINVAL;
-	/* The NUL is stored so a reader can hand out a pointer into the file. */
-	n = strlen(s) + 1;
-	r = fw_field(w, id, VMT_FIELD_STR, n, &p);
-	if (r < 0)
-		return r;
-	memcpy(p, s, n);
-	return 0;
-}
-
-int vmt_fields_begin_group(vmt_fields_writer *w, uint32_t id)
-{
-	uint8_t *p;
-	int r = fw_check(w);
-
-	if (r < 0)
-		return r;
-	if (w->depth >= VMT_FIELDS_MAX_DEPTH)
-		return w->err = -E2BIG;
-	r = fw_field(w, id, VMT_FIELD_GROUP, 0, &p);
-	if (r < 0)
-		return r;
-	w->group[w->depth++] = w->buf->len - FIELD_HEADER_LEN;
-	return 0;
-}
-
-int vmt_fields_end_group(vmt_fields_writer *w)
-{
-	size_t h;
-	int r = fw_check(w);
-
-	if (r < 0)
-		return r;
-	if (!w->depth)
-		return -EINVAL;
-	h = w->group[--w->depth];
-	/* Fits: the payload limit is below 4 GiB. */
-	put32(w->buf->p + h + 8, (uint32_t)(w->buf->len - h - FIELD_HEADER_LEN));
-	return 0;
-}
-
-size_t vmt_fields_writer_size(const vmt_fields_writer *w)
-{
-	if (!w || w->closed)
-		return 0;
-	return w->buf->len - w->base;
-}
-
-int vmt_fields_writer_error(const vmt_fields_writer *w)
-{
-	if (!w)
-		return -EINVAL;
-	return w->err;
-}
-
-/* ---- fields reader ------------------------------------------------------- */
-
-/*
- * Decodes the field header at @pos of [@p, @len).  Only the framing is
- * checked here; type-specific rules are checked once by fields_validate().
- */
-static int field_at(const uint8_t *p, size_t len, size_t pos, struct vmt_field *f, size_t *next)
-{
-	uint32_t n;
-
-	if (pos > len || len - pos < FIELD_HEADER_LEN)
-		return -EBADMSG;
-	n = get32(p + pos + 8);
-	if (n > len - pos - FIELD_HEADER_LEN)
-		return -EBADMSG;
-	memset(f, 0, sizeof(*f));
-	f->id = get32(p + pos);
-	f->type = p[pos + 4];
-	f->data = p + pos + FIELD_HEADER_LEN;
-	f->len = n;
-	f->offset = pos;
-	*next = pos + FIELD_HEADER_LEN + n;
-	return 0;
-}
-
-/*
- * Checks every field of a payload or group, recursing into groups; depth is
- * bounded by VMT_FIELDS_MAX_DEPTH so the recursion is too.  @base is the
- * offset of @p within the payload, for the message.
- */
-static int fields_validate(const uint8_t *p, size_t len, unsigned depth, size_t base,
-			   size_t *bad, const char **why)
-{
-	size_t pos = 0, next;
-	struct vmt_field f;
-	int r;
-
-	while (pos < len) {
-		if (field_at(p, len, pos, &f, &next) < 0) {
-			*bad = base + pos;
-			*why = len - pos < FIELD_HEADER_LEN ? "field header runs past its container"
-							     : "field value runs past its container";
-			return -EBADMSG;
-		}
-		switch (f.type) {
-		case VMT_FIELD_U64:
-		case VMT_FIELD_I64:
-			if (f.len != 8) {
-				*bad = base + pos;
-				*why = "integer field is not 8 bytes long";
-				return -EBADMSG;
-			}
-			break;
-		case VMT_FIELD_STR:
-			if (!f.len || memchr(f.data, 0, f.len) != (const uint8_t *)f.data + f.len - 1) {
-				*bad = base + pos;
-				*why = "string field is not a single NUL-terminated string";
-				return -EBADMSG;
-			}
-			break;
-		case VMT_FIELD_GROUP:
-			if (depth + 1 > VMT_FIELDS_MAX_DEPTH) {
-				*bad = base + pos;
-				*why = "groups nest deeper than the limit";
-				return -E2BIG;
-			}
-			r = fields_validate(f.data, f.len, depth + 1, base + pos + FIELD_HEADER_LEN,
-					    bad, why);
-			if (r < 0)
-				return r;
-			break;
-		default:
-			/* Unknown types are a newer writer's; their length lets us skip them. */
-			break;
-		}
-		pos = next;
-	}
-	return 0;
-}
-
-int vmt_fields_reader_init(vmt_fields_reader *r, const void *data, size_t len)
-{
-	const char *why;
-	size_t bad;
-	int ret;
-
-	if (!r || (!data && len))
-		return -EINVAL;
-	if (len > VMT_SNAP_MAX_PAYLOAD)
-		return -E2BIG;
-	ret = fields_validate(data, len, 0, 0, &bad, &why);
-	if (ret < 0)
-		return ret;
-	r->priv_data = data;
-	r->priv_len = len;
-	r->priv_pos = 0;
-	r->priv_depth = 0;
-	return 0;
-}
-
-int vmt_fields_next(vmt_fields_reader *r, struct vmt_field *f)
-{
-	size_t next;
-	int ret;
-
-	if (!r || !f)
-		return -EINVAL;
-	if (r->priv_pos >= r->priv_len)
-		return 0;
-	ret = field_at(r->priv_data, r->priv_len, r->priv_pos, f, &next);
-	if (ret < 0)
-		return ret;
-	switch (f->type) {
-	case VMT_FIELD_U64:
-	case VMT_FIELD_I64:
-		if (f->len != 8)
-			return -EBADMSG;
-		f->u64 = get64(f->data);
-		f->i64 = (int64_t)f->u64;
-		break;
-	case VMT_FIELD_STR:
-		if (!f->len)
-			return -EBADMSG;
-		f->len--;
-		break;
-	case VMT_FIELD_GROUP:
-		f->group.priv_data = f->data;
-		f->group.priv_len = f->len;
-		f->group.priv_pos = 0;
-		f->group.priv_depth = r->priv_depth + 1;
-		break;
-	}
-	r->priv_pos = next;
-	return 1;
-}
-
-int vmt_fields_rewind(vmt_fields_reader *r)
-{
-	if (!r)
-		return -EINVAL;
-	r->priv_pos = 0;
-	return 0;
-}
-
-/* The first field @id, checked to be of @type. */
-static int fields_find(const vmt_fields_reader *r, uint32_t id, uint32_t type, struct vmt_field *f)
-{
-	vmt_fields_reader c;
-	int ret;
-
-	if (!r)
-		return -EINVAL;
-	c = *r;
-	c.priv_pos = 0;
-	while ((ret = vmt_fields_next(&c, f)) > 0)
-		if (f->id == id)
-			return f->type == type ? 0 : -EBADMSG;
-	return ret < 0 ? ret : -ENOENT;
-}
-
-int vmt_fields_get_u64(const vmt_fields_reader *r, uint32_t id, uint64_t *v)
-{
-	struct vmt_field f;
-	int ret;
-
-	if (!v)
-		return -EINVAL;
-	ret = fields_find(r, id, VMT_FIELD_U64, &f);
-	if (ret < 0)
-		return ret;
-	*v = f.u64;
-	return 0;
-}
-
-int vmt_fields_get_i64(const vmt_fields_reader *r, uint32_t id, int64_t *v)
-{
-	struct vmt_field f;
-	int ret;
-
-	if (!v)
-		return -EINVAL;
-	ret = fields_find(r, id, VMT_FIELD_I64, &f);
-	if (ret < 0)
-		return ret;
-	*v = f.i64;
-	return 0;
-}
-
-int vmt_fields_get_bytes(const vmt_fields_reader *r, uint32_t id, const void **p, size_t *n)
-{
-	struct vmt_field f;
-	int ret;
-
-	if (!p || !n)
-		return -EINVAL;
-	ret = fields_find(r, id, VMT_FIELD_BYTES, &f);
-	if (ret < 0)
-		return ret;
-	*p = f.data;
-	*n = f.len;
-	return 0;
-}
-
-int vmt_fields_get_str(const vmt_fields_reader *r, uint32_t id, const char **s)
-{
-	struct vmt_field f;
-	int ret;
-
-	if (!s)
-		return -EINVAL;
-	ret = fields_find(r, id, VMT_FIELD_STR, &f);
-	if (ret < 0)
-		return ret;
-	*s = f.data;
-	return 0;
-}
-
-int vmt_fields_get_group(const vmt_fields_reader *r, uint32_t id, vmt_fields_reader *sub)
-{
-	struct vmt_field f;
-	int ret;
-
-	if (!sub)
-		return -EINVAL;
-	ret = fields_find(r, id, VMT_FIELD_GROUP, &f);
-	if (ret < 0)
-		return ret;
-	*sub = f.group;
-	return 0;
-}
 
 /* ---- snapshot writer ------------------------------------------------------ */
 
@@ -510,7 +45,6 @@ struct vmt_snap_writer {
 	vmt_fields_writer fw;	/* writer of the open section */
 	bool in_section;
 	size_t sect;		/* offset of the open section's header */
-	size_t name_len;
 	uint32_t nsections;
 	uint32_t *crcs;		/* section CRCs, for the whole-file check */
 	size_t crcs_cap;
@@ -536,9 +70,7 @@ int vmt_snap_writer_new(vmt_snap_writer **ret)
 	/* The header is filled in when the snapshot is sealed. */
 	memset(w->buf.p, 0, SNAP_HEADER_LEN);
 	w->buf.len = SNAP_HEADER_LEN;
-	w->fw.buf = &w->buf;
-	w->fw.owned = true;
-	w->fw.closed = true;
+	vmti_fields_writer_embed(&w->fw, &w->buf);
 	*ret = w;
 	return 0;
 }
@@ -569,7 +101,7 @@ static int sw_end_section(vmt_snap_writer *w)
 	if (!w->in_section)
 		return 0;
 	w->in_section = false;
-	w->fw.closed = true;
+	vmti_fields_writer_close(&w->fw, false);
 	if (w->fw.err)
 		return w->fw.err;
 	if (w->fw.depth) {
@@ -663,12 +195,8 @@ static int sw_begin_section(vmt_snap_writer *w, const char *name, uint32_t versi
 	put32(h + 20, 0);
 	memcpy(h + SECT_HEADER_LEN, name, n);
 	w->buf.len += SECT_HEADER_LEN + n;
-	w->name_len = n;
 	w->in_section = true;
-	w->fw.base = w->buf.len;
-	w->fw.depth = 0;
-	w->fw.err = 0;
-	w->fw.closed = false;
+	vmti_fields_writer_open(&w->fw);
 	return 0;
 }
 
@@ -696,9 +224,7 @@ int vmt_snap_writer_discard_section(vmt_snap_writer *w)
 		return -ENOENT;
 	w->buf.len = w->sect;
 	w->in_section = false;
-	w->fw.closed = true;
-	w->fw.err = 0;
-	w->fw.depth = 0;
+	vmti_fields_writer_close(&w->fw, true);
 	return 0;
 }
 
@@ -962,13 +488,18 @@ static const char *name_for_msg(const uint8_t *name, size_t nl, char *out, size_
 	return out;
 }
 
-static int parse(vmt_snap_reader *r, struct vmt_error *err)
+/* Where parsing is: the next byte, the header's section count, the file check so far. */
+struct cursor {
+	size_t pos;
+	uint32_t count;
+	uint32_t chk;
+};
+
+/* The file header: magic, version (first: another major may change the rest), CRC. */
+static int parse_header(vmt_snap_reader *r, struct cursor *c, struct vmt_error *err)
 {
 	const uint8_t *d = r->data;
-	size_t len = r->len, pos, hlen;
-	uint32_t count, chk;
-	uint8_t c4[4];
-	char nm[80];
+	size_t len = r->len, hlen;
 
 	if (len < SNAP_MAGIC_LEN) {
 		if (!memcmp(d, SNAP_MAGIC, len))
@@ -983,7 +514,6 @@ static int parse(vmt_snap_reader *r, struct vmt_error *err)
 	}
 	if (len < 12)
 		return vmti_error(err, -ENODATA, "offset %zu: file truncated inside the header", len);
-	/* The version is checked before anything else: another major may change all the rest. */
 	r->major = get16(d + 8);
 	r->minor = get16(d + 10);
 	if (r->major != VMT_SNAP_FORMAT_MAJOR)
@@ -1003,104 +533,143 @@ static int parse(vmt_snap_reader *r, struct vmt_error *err)
 		return vmti_error(err, -ENODATA, "offset %zu: file truncated inside the header", len);
 	if (vmti_crc32c(0, d, hlen - 4) != get32(d + hlen - 4))
 		return vmti_error(err, -EBADMSG, "offset %zu: header CRC mismatch", hlen - 4);
-	count = get32(d + 16);
-	if (count > VMT_SNAP_MAX_SECTIONS)
-		return vmti_error(err, -E2BIG, "offset 16: %u sections, over the limit %u", count,
+	c->count = get32(d + 16);
+	if (c->count > VMT_SNAP_MAX_SECTIONS)
+		return vmti_error(err, -E2BIG, "offset 16: %u sections, over the limit %u", c->count,
 				  VMT_SNAP_MAX_SECTIONS);
-	chk = vmti_crc32c(0, d + hlen - 4, 4);
-	pos = hlen;
+	c->chk = vmti_crc32c(0, d + hlen - 4, 4);
+	c->pos = hlen;
+	return 0;
+}
 
-	for (uint32_t i = 0; i < count; i++) {
-		const uint8_t *h = d + pos;
-		struct sect s = { .off = pos };
-		size_t nl, bad, rest = len - pos;
-		uint64_t plen;
-		const char *why;
-		uint32_t crc;
-		int ret;
+/*
+ * The fixed part of section @i at c->pos: tag, header CRC, limits, and that
+ * the name, payload and CRC fit in the file.  Fills @s, *@nl and *@plen.
+ */
+static int parse_section_header(const vmt_snap_reader *r, uint32_t i, const struct cursor *c,
+				struct sect *s, size_t *nl, uint64_t *plen, struct vmt_error *err)
+{
+	const uint8_t *h = r->data + c->pos;
+	size_t pos = c->pos, rest = r->len - pos;
+	char nm[80];
 
-		if (rest < SECT_HEADER_LEN)
-			return vmti_error(err, -ENODATA,
-					  "section %u at offset %zu: file truncated inside the section header",
-					  i, pos);
-		if (memcmp(h, SECT_TAG, 4))
-			return vmti_error(err, -EBADMSG, "section %u at offset %zu: bad section tag", i,
-					  pos);
-		if (vmti_crc32c(0, h, 20) != get32(h + 20))
-			return vmti_error(err, -EBADMSG,
-					  "section %u at offset %zu: section header CRC mismatch", i,
-					  pos);
-		s.version = get32(h + 4);
-		plen = get64(h + 8);
-		nl = get16(h + 16);
-		if (!nl)
-			return vmti_error(err, -EBADMSG, "section %u at offset %zu: empty unit name", i,
-					  pos + 16);
-		if (nl > VMT_SNAP_NAME_MAX)
-			return vmti_error(err, -E2BIG,
-					  "section %u at offset %zu: name of %zu bytes, over the limit %u",
-					  i, pos + 16, nl, VMT_SNAP_NAME_MAX);
-		if (plen > VMT_SNAP_MAX_PAYLOAD)
-			return vmti_error(err, -E2BIG,
-					  "section %u at offset %zu: payload of %llu bytes, over the limit %llu",
-					  i, pos + 8, (unsigned long long)plen,
-					  (unsigned long long)VMT_SNAP_MAX_PAYLOAD);
-		if (rest - SECT_HEADER_LEN < nl)
-			return vmti_error(err, -ENODATA,
-					  "section %u at offset %zu: file truncated inside the unit name",
-					  i, pos + SECT_HEADER_LEN);
-		name_for_msg(h + SECT_HEADER_LEN, nl, nm, sizeof(nm));
-		if (rest - SECT_HEADER_LEN - nl < plen + 4)
-			return vmti_error(err, -ENODATA,
-					  "section %u%s at offset %zu: file truncated inside the payload (%llu bytes announced, %zu left)",
-					  i, nm, pos, (unsigned long long)plen,
-					  rest - SECT_HEADER_LEN - nl);
-		crc = vmti_crc32c(0, h, SECT_HEADER_LEN + nl + plen);
-		if (crc != get32(h + SECT_HEADER_LEN + nl + plen))
-			return vmti_error(err, -EBADMSG, "section %u%s at offset %zu: CRC mismatch", i,
-					  nm, pos + SECT_HEADER_LEN + nl + (size_t)plen);
-		if (!name_ok(h + SECT_HEADER_LEN, nl, &bad))
-			return vmti_error(err, -EBADMSG,
-					  "section %u at offset %zu: %s in the unit name", i,
-					  pos + SECT_HEADER_LEN + bad,
-					  h[SECT_HEADER_LEN + bad] < 0x20 || h[SECT_HEADER_LEN + bad] == 0x7f
-						  ? "control character"
-						  : "byte that is not valid UTF-8");
-		s.payload = pos + SECT_HEADER_LEN + nl;
-		s.len = plen;
-		ret = fields_validate(d + s.payload, plen, 0, 0, &bad, &why);
-		if (ret < 0)
-			return vmti_error(err, ret, "section %u%s: offset %llu: %s", i, nm,
-					  (unsigned long long)(s.payload + bad), why);
-		ret = rd_add(r, &s, h + SECT_HEADER_LEN, nl);
-		if (ret < 0)
-			return vmti_error(err, ret, "out of memory");
-		put32(c4, crc);
-		chk = vmti_crc32c(chk, c4, 4);
-		pos += SECT_HEADER_LEN + nl + plen + 4;
-	}
+	if (rest < SECT_HEADER_LEN)
+		return vmti_error(err, -ENODATA,
+				  "section %u at offset %zu: file truncated inside the section header",
+				  i, pos);
+	if (memcmp(h, SECT_TAG, 4))
+		return vmti_error(err, -EBADMSG, "section %u at offset %zu: bad section tag", i, pos);
+	if (vmti_crc32c(0, h, 20) != get32(h + 20))
+		return vmti_error(err, -EBADMSG,
+				  "section %u at offset %zu: section header CRC mismatch", i, pos);
+	s->off = pos;
+	s->version = get32(h + 4);
+	*plen = get64(h + 8);
+	*nl = get16(h + 16);
+	if (!*nl)
+		return vmti_error(err, -EBADMSG, "section %u at offset %zu: empty unit name", i,
+				  pos + 16);
+	if (*nl > VMT_SNAP_NAME_MAX)
+		return vmti_error(err, -E2BIG,
+				  "section %u at offset %zu: name of %zu bytes, over the limit %u", i,
+				  pos + 16, *nl, VMT_SNAP_NAME_MAX);
+	if (*plen > VMT_SNAP_MAX_PAYLOAD)
+		return vmti_error(err, -E2BIG,
+				  "section %u at offset %zu: payload of %llu bytes, over the limit %llu",
+				  i, pos + 8, (unsigned long long)*plen,
+				  (unsigned long long)VMT_SNAP_MAX_PAYLOAD);
+	if (rest - SECT_HEADER_LEN < *nl)
+		return vmti_error(err, -ENODATA,
+				  "section %u at offset %zu: file truncated inside the unit name", i,
+				  pos + SECT_HEADER_LEN);
+	name_for_msg(h + SECT_HEADER_LEN, *nl, nm, sizeof(nm));
+	if (rest - SECT_HEADER_LEN - *nl < *plen + 4)
+		return vmti_error(err, -ENODATA,
+				  "section %u%s at offset %zu: file truncated inside the payload (%llu bytes announced, %zu left)",
+				  i, nm, pos, (unsigned long long)*plen, rest - SECT_HEADER_LEN - *nl);
+	return 0;
+}
+
+/* Section @i: its header, CRC, name and fields; added to @r, c->pos moved past it. */
+static int parse_section(vmt_snap_reader *r, uint32_t i, struct cursor *c, struct vmt_error *err)
+{
+	const uint8_t *h = r->data + c->pos;
+	struct sect s = { 0 };
+	size_t nl = 0, bad, pos = c->pos;
+	uint64_t plen = 0;
+	const char *why;
+	uint8_t c4[4];
+	uint32_t crc;
+	char nm[80];
+	int ret;
+
+	ret = parse_section_header(r, i, c, &s, &nl, &plen, err);
+	if (ret < 0)
+		return ret;
+	name_for_msg(h + SECT_HEADER_LEN, nl, nm, sizeof(nm));
+	crc = vmti_crc32c(0, h, SECT_HEADER_LEN + nl + plen);
+	if (crc != get32(h + SECT_HEADER_LEN + nl + plen))
+		return vmti_error(err, -EBADMSG, "section %u%s at offset %zu: CRC mismatch", i, nm,
+				  pos + SECT_HEADER_LEN + nl + (size_t)plen);
+	if (!name_ok(h + SECT_HEADER_LEN, nl, &bad))
+		return vmti_error(err, -EBADMSG, "section %u at offset %zu: %s in the unit name", i,
+				  pos + SECT_HEADER_LEN + bad,
+				  h[SECT_HEADER_LEN + bad] < 0x20 || h[SECT_HEADER_LEN + bad] == 0x7f
+					  ? "control character"
+					  : "byte that is not valid UTF-8");
+	s.payload = pos + SECT_HEADER_LEN + nl;
+	s.len = plen;
+	ret = vmti_fields_validate(r->data + s.payload, plen, &bad, &why);
+	if (ret < 0)
+		return vmti_error(err, ret, "section %u%s: offset %llu: %s", i, nm,
+				  (unsigned long long)(s.payload + bad), why);
+	ret = rd_add(r, &s, h + SECT_HEADER_LEN, nl);
+	if (ret < 0)
+		return vmti_error(err, ret, "out of memory");
+	put32(c4, crc);
+	c->chk = vmti_crc32c(c->chk, c4, 4);
+	c->pos += SECT_HEADER_LEN + nl + plen + 4;
+	return 0;
+}
+
+/* The trailer: tag, section count, file size, whole-file check, nothing after it. */
+static int parse_trailer(const vmt_snap_reader *r, const struct cursor *c, struct vmt_error *err)
+{
+	const uint8_t *d = r->data;
+	size_t len = r->len, pos = c->pos;
+	uint32_t chk;
 
 	if (len - pos < TRAILER_LEN)
 		return vmti_error(err, -ENODATA, "offset %zu: file truncated inside the trailer", pos);
 	if (memcmp(d + pos, TRAILER_TAG, 4))
 		return vmti_error(err, -EBADMSG,
 				  "offset %zu: no trailer after the %u sections the header announces",
-				  pos, count);
-	if (get32(d + pos + 4) != count)
+				  pos, c->count);
+	if (get32(d + pos + 4) != c->count)
 		return vmti_error(err, -EBADMSG,
 				  "offset %zu: trailer counts %u sections, the header %u", pos + 4,
-				  get32(d + pos + 4), count);
+				  get32(d + pos + 4), c->count);
 	if (get64(d + pos + 8) != pos + TRAILER_LEN)
 		return vmti_error(err, -EBADMSG, "offset %zu: trailer gives a file size of %llu, it ends at %zu",
 				  pos + 8, (unsigned long long)get64(d + pos + 8),
 				  pos + TRAILER_LEN);
-	chk = vmti_crc32c(chk, d + pos, 20);
+	chk = vmti_crc32c(c->chk, d + pos, 20);
 	if (chk != get32(d + pos + 20))
 		return vmti_error(err, -EBADMSG, "offset %zu: whole-file check mismatch", pos + 20);
 	if (len - pos > TRAILER_LEN)
 		return vmti_error(err, -EBADMSG, "offset %zu: %zu bytes after the trailer",
 				  pos + TRAILER_LEN, len - pos - TRAILER_LEN);
 	return 0;
+}
+
+static int parse(vmt_snap_reader *r, struct vmt_error *err)
+{
+	struct cursor c = { 0 };
+	int ret = parse_header(r, &c, err);
+
+	for (uint32_t i = 0; !ret && i < c.count; i++)
+		ret = parse_section(r, i, &c, err);
+	return ret ? ret : parse_trailer(r, &c, err);
 }
 
 static int reader_new(const uint8_t *data, size_t len, uint8_t *owned, vmt_snap_reader **ret,
