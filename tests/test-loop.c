@@ -27,6 +27,13 @@ static bool readable(int fd, int ms)
 	return poll(&p, 1, ms) == 1;
 }
 
+/*
+ * How long a wait for something the loop thread must do may last before the
+ * test fails.  Only a failing test waits this long; a loaded machine (ctest
+ * -j16 on 2 cores) may deschedule the loop thread for seconds.
+ */
+#define PATIENCE_MS 20000
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
@@ -65,7 +72,7 @@ TEST(fd_readable_when_due_real_clock)
 
 	/* 0 only if this thread was descheduled for the whole 20 ms. */
 	ASSERT_TRUE(to >= 0 && to <= 20 * (int64_t)VMT_NS_PER_MS);
-	ASSERT_TRUE(readable(vmt_loop_get_fd(l), 2000));
+	ASSERT_TRUE(readable(vmt_loop_get_fd(l), PATIENCE_MS));
 	ASSERT_UGE(vmt_now(s, VMT_CLOCK_HOST) - t0, 20 * VMT_NS_PER_MS);
 	ASSERT_EQ(vmt_loop_dispatch(l), 1);
 	ASSERT_EQ(atomic_load(&counter), 1);
@@ -80,7 +87,7 @@ TEST(fd_readable_when_due_real_clock)
 	ASSERT_OK(vmt_keeper_start(k));
 	ASSERT_TRUE(readable(vmt_loop_get_fd(l), 0)); /* the state change wakes the loop */
 	ASSERT_EQ(vmt_loop_dispatch(l), 0);
-	ASSERT_TRUE(readable(vmt_loop_get_fd(l), 2000));
+	ASSERT_TRUE(readable(vmt_loop_get_fd(l), PATIENCE_MS));
 	ASSERT_EQ(vmt_loop_dispatch(l), 1);
 	ASSERT_UGE(vmt_now(s, VMT_CLOCK_VM), 10 * VMT_NS_PER_MS);
 	vmt_loop_free(l);
@@ -167,7 +174,7 @@ TEST(cross_thread_arm_cancel_and_quit)
 		}
 		sleep_ms(8);
 	}
-	for (int tries = 0; tries < 200 && atomic_load(&counter) < expected; tries++)
+	for (int tries = 0; tries < PATIENCE_MS / 5 && atomic_load(&counter) < expected; tries++)
 		sleep_ms(5);
 	sleep_ms(10); /* a late extra firing would show here */
 	ASSERT_EQ(atomic_load(&counter), expected);
@@ -292,7 +299,7 @@ TEST(concurrent_arm_cancel_while_dispatching)
 	/* Everything armed in the past fires promptly; the loop wakes for it. */
 	for (int i = 0; i < N; i++)
 		ASSERT_OK(vmt_timer_arm(t[i], 0));
-	for (int tries = 0; tries < 400; tries++) {
+	for (int tries = 0; tries < PATIENCE_MS / 5; tries++) {
 		int pending = 0;
 
 		for (int i = 0; i < N; i++)
@@ -333,7 +340,7 @@ TEST(no_lost_wakeup_across_rounds_of_cross_thread_arms)
 		/* Two arms in a row: the second finds the flag set and skips its write. */
 		ASSERT_OK(vmt_timer_arm_in(t[round % 3], 50 * VMT_NS_PER_SEC));
 		ASSERT_OK(vmt_timer_arm_in(t[(round + 1) % 3], (vmt_ns)(round % 4) * 100000));
-		for (int tries = 0; tries < 2000 && atomic_load(&counter) < want; tries++)
+		for (int tries = 0; tries < PATIENCE_MS && atomic_load(&counter) < want; tries++)
 			sleep_ms(1);
 		ASSERT_GE(atomic_load(&counter), want);
 		vmt_timer_cancel(t[round % 3]);
@@ -426,7 +433,7 @@ TEST(wake_flag_is_clear_once_the_loop_is_idle)
 		/* Every armed timer fires within 220 us; then the loop sleeps. */
 		bool idle = false;
 
-		for (int tries = 0; tries < 400 && !idle; tries++) {
+		for (int tries = 0; tries < PATIENCE_MS / 5 && !idle; tries++) {
 			sleep_ms(5);
 			idle = !atomic_load(&r.loop->wake_pending);
 			for (int i = 0; i < 8; i++)
