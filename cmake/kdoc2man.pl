@@ -392,7 +392,7 @@ for my $n (keys %docs) {
 	    . "each page lists the errnos of its function and the threads it may be called from.\n"
 	    . "Objects are opaque: \\fBvmt_\\fIx\\fB_new\\fR(..., &ret) writes \\fIret\\fR only on success,\n"
 	    . "\\fBvmt_\\fIx\\fB_free\\fR(NULL) is allowed and returns NULL.\n"
-	    . "The documentation installed in \\fI/usr/share/doc/vmtime\\fR (under the install prefix)\n"
+	    . "The documentation installed in \\fIshare/doc/vmtime\\fR under the install prefix\n"
 	    . "explains the design, the errors and the snapshot format.\n";
 	$r .= ".SH MODULES\n";
 	for my $m (@modules) {
