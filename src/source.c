@@ -9,6 +9,10 @@
 #include <errno.h>
 #include <time.h>
 
+/* vmt_source_alive() is declared there: without its VMT_EXPORT the
+ * definition below is hidden from libvmtime.so (man-coverage checks). */
+#include <vmtime/share.h>
+
 #include "source-internal.h"
 
 vmt_ns vmti_host_now(const vmt_source *src, enum vmt_clock clock)
