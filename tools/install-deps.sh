@@ -5,8 +5,8 @@
 #   demo   a C compiler, cmake and make: the tool and the KVM example only
 #   check  + g++ (header test as C++), libc6-dev (the install test links a
 #          static program), pkg-config, util-linux (setarch for TSan),
-#          groff-base (man-render), and the loops the examples plug into
-#          (libuv, GLib, libevent, sd-event) so their tests run
+#          groff-base (man-render), libuv, GLib and libevent (the tests
+#          of examples/loop-adapters run only when found) and libsystemd
 #   bench  the competitors the benchmarks measure
 # clang is in none: only the optional libFuzzer target uses it
 # (tests/fuzz/; `apt-get install clang` first).
