@@ -37,7 +37,6 @@
 #include "array.h"
 #include "efd.h"
 #include "json.h"
-#include "keeper-internal.h"
 #include "loop-internal.h"
 #include "testing.h"
 
