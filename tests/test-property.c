@@ -34,6 +34,7 @@
 #include "keeper-internal.h"
 #include "mirror.h"
 #include "source-internal.h"
+#include "testing.h"
 #include "tests.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -478,5 +479,101 @@ TEST(hooked_host_clock_moving_under_stop)
 	atomic_store(&tk.quit, true);
 	pthread_join(tk.th, NULL);
 	ASSERT_GT(run.stops, 100);
+	vmt_keeper_free(k);
+}
+
+/*
+ * Readers of an attached source whose keeper stalls inside a write past the
+ * bound: they give up, the source freezes from the saved state, and no value
+ * any of them read goes back, across start/stop/reset cycles before the
+ * stall (issue 9 defect 2).  The keeper's own readers wait the stall out.
+ */
+struct mono_reader {
+	pthread_t th;
+	const vmt_source *src;
+	atomic_bool *quit;
+	int64_t resets; /* reset_count when the run started: resets excuse a step back */
+	uint64_t reads, backward;
+	vmt_ns last;
+};
+
+static void *mono_reader_main(void *arg)
+{
+	struct mono_reader *r = arg;
+	vmt_ns prev = 0;
+
+	while (!atomic_load_explicit(r->quit, memory_order_relaxed)) {
+		int64_t c0 = vmt_source_reset_count(r->src);
+		vmt_ns v = vmt_now(r->src, VMT_CLOCK_VM);
+
+		if (v < prev && vmt_source_reset_count(r->src) == c0 && c0 == r->resets)
+			r->backward++;
+		if (vmt_source_reset_count(r->src) != r->resets)
+			r->resets = vmt_source_reset_count(r->src);
+		prev = v;
+		r->reads++;
+		if ((r->reads & 255) == 0)
+			sched_yield();
+	}
+	r->last = prev;
+	return NULL;
+}
+
+static atomic_int stall_ms;
+
+static void stall_in_write(struct vmti_page *p)
+{
+	int ms = atomic_load(&stall_ms);
+
+	(void)p;
+	if (ms) {
+		struct timespec ts = { 0, (long)ms * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+TEST(attached_readers_never_go_back_across_a_stalled_write)
+{
+	struct mono_reader rd[2];
+	atomic_bool quit;
+	vmt_keeper *k;
+	vmt_source *att;
+
+	ASSERT_OK(vmt_keeper_new(NULL, &k));
+	vmti_attached_stuck_ns = 20 * VMT_NS_PER_MS;
+	att = mirror(k);
+	vmti_attached_stuck_ns = 2 * VMT_NS_PER_SEC;
+	atomic_init(&quit, false);
+	for (int i = 0; i < 2; i++) {
+		rd[i] = (struct mono_reader){ .src = i ? att : vmt_keeper_source(k), .quit = &quit };
+		ASSERT_EQ(pthread_create(&rd[i].th, NULL, mono_reader_main, &rd[i]), 0);
+	}
+	for (int i = 0; i < 50; i++) {
+		ASSERT_OK(vmt_keeper_start(k));
+		ASSERT_OK(vmt_keeper_stop(k));
+		if (i % 10 == 9)
+			ASSERT_OK(vmt_keeper_reset(k, vmt_now(vmt_keeper_source(k), VMT_CLOCK_VM) / 2));
+	}
+	ASSERT_OK(vmt_keeper_start(k));
+	/* A stop that stalls 200 ms inside its write, ten times the bound. */
+	atomic_store(&stall_ms, 200);
+	vmti_testing_in_write = stall_in_write;
+	ASSERT_OK(vmt_keeper_stop(k));
+	vmti_testing_in_write = NULL;
+	atomic_store(&stall_ms, 0);
+	atomic_store(&quit, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(rd[i].th, NULL);
+	ASSERT_ERR(vmt_source_alive(att), -ESHUTDOWN);
+	ASSERT_EQ(vmt_source_alive(vmt_keeper_source(k)), 1);
+	for (int i = 0; i < 2; i++) {
+		ASSERT_TRUE(rd[i].reads > 0);
+		ASSERT_EQ(rd[i].backward, 0);
+	}
+	/* Frozen from the state before the stop, run on to when it gave up. */
+	ASSERT_ULE(vmt_now(att, VMT_CLOCK_VM), vmt_now(vmt_keeper_source(k), VMT_CLOCK_VM));
+	ASSERT_UGE(vmt_now(att, VMT_CLOCK_VM), rd[1].last);
+	vmt_source_free(att);
 	vmt_keeper_free(k);
 }
