@@ -101,6 +101,12 @@ TEST(kvm_demo_table)
 	p = phase(out, "pause");
 	ASSERT_EQ(field(p, "ticks"), 0);
 	ASSERT_TRUE(strstr(p, "\"vm_s\": 0.000000") != NULL);
+	/* The RTC (base UTC on the VM clock): its date stops with the VM. */
+	ASSERT_TRUE(strstr(p, "\"rtc_s\": 0.000000") != NULL);
+	ASSERT_TRUE(strstr(p, "the RTC's date did not move") != NULL);
+	/* The guest read its CMOS clock in every phase that ran. */
+	ASSERT_TRUE(strstr(out, "the guest read no CMOS clock") == NULL);
+	ASSERT_TRUE(strstr(phase(out, "resume"), "\"guest_rtc\": \"-\"") == NULL);
 	/* The restore: same count, same checksum, same VM time. */
 	p = phase(out, "restore+run");
 	ASSERT_TRUE(strstr(p, "checksum equal") != NULL);

@@ -32,6 +32,17 @@
 
 /* Phase boundaries may split one tick each side. */
 #define TOLERANCE 2
+/*
+ * How far behind a phase's end the guest's last CMOS read may be, in VM
+ * time: it reads every GUEST_RTC_EVERY ticks, plus its exits' latency.
+ */
+#define RTC_LAG_NS (500 * VMT_NS_PER_MS)
+/*
+ * The RTC's date counts VM time; phase marks are taken with the VM stopped,
+ * so the two move by the same amount up to the divider's rounding.
+ */
+#define RTC_SLACK_NS (100 * VMT_NS_PER_US)
+#define SECS_PER_DAY 86400
 #define MEM_SIZE (4u << 20)
 
 struct machine {
@@ -53,6 +64,7 @@ struct mark {
 	struct guest_state g;
 	long long owed; /* ticks due but not yet taken by the guest */
 	struct vmt_dev_stats ps;
+	int64_t rtc; /* the date the RTC holds, ns since 1970 (vmt_rtc_get_time()) */
 };
 
 struct row {
@@ -65,8 +77,10 @@ struct row {
 	long long diff;
 	long long lost;
 	long long retries;
+	double rtc_s;	   /* how far the RTC's date moved */
+	char guest_rtc[9]; /* the guest's last CMOS read, HH:MM:SS */
 	int ok;
-	char check[320];
+	char check[640];
 };
 
 struct demo {
@@ -188,6 +202,7 @@ static void take_mark(struct machine *m, struct mark *mk)
 {
 	mk->host = vmt_now(m->src, VMT_CLOCK_HOST);
 	mk->vm = vmt_now(m->src, VMT_CLOCK_VM);
+	vmt_rtc_get_time(vmm_rtc(m->vm), &mk->rtc);
 	vmm_guest_state(m->vm, &mk->g);
 	vmt_pit_get_stats(vmm_pit(m->vm), &mk->ps);
 	mk->owed = vmm_ticks_owed(m->vm);
@@ -298,6 +313,7 @@ static struct row *add_row(struct demo *d, const char *phase, const struct mark 
 	r->diff = r->ticks + b->owed - a->owed - r->expected;
 	r->lost = (long long)(b->ps.lost - a->ps.lost);
 	r->retries = (long long)(b->ps.coalesced - a->ps.coalesced);
+	r->rtc_s = (double)(b->rtc - a->rtc) * 1e-9;
 	r->ok = 1;
 	return r;
 }
@@ -325,6 +341,66 @@ static void check(struct demo *d, struct row *r, int ok, const char *fmt, ...)
 		r->ok = 0;
 		d->failed = 1;
 	}
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b < 0);
+}
+
+static unsigned rtc_byte(uint32_t raw, unsigned shift, int bcd)
+{
+	unsigned v = (raw >> shift) & 0xff;
+
+	return bcd ? (v >> 4) * 10 + (v & 0x0f) : v;
+}
+
+/* The second of the day of a CMOS read (guest-abi.h), decoded as register B says. */
+static long guest_rtc_sod(uint32_t raw, char *hms, size_t len)
+{
+	unsigned b = (raw >> GUEST_RTC_REGB_SHIFT) & 0xff;
+	int bcd = !(b & VMT_RTC_B_DM);
+	unsigned h = (raw >> GUEST_RTC_HOUR_SHIFT) & 0xff, pm = 0;
+	unsigned mi = rtc_byte(raw, GUEST_RTC_MIN_SHIFT, bcd);
+	unsigned s = rtc_byte(raw, GUEST_RTC_SEC_SHIFT, bcd);
+
+	if (!(b & VMT_RTC_B_24H)) {
+		pm = h & 0x80;
+		h &= 0x7f;
+	}
+	h = bcd ? (h >> 4) * 10 + (h & 0x0f) : h;
+	if (!(b & VMT_RTC_B_24H))
+		h = h % 12 + (pm ? 12 : 0);
+	snprintf(hms, len, "%02u:%02u:%02u", h % 100, mi % 100, s % 100);
+	return (long)h * 3600 + mi * 60 + s;
+}
+
+/*
+ * The RTC across a phase: the device's date moved by the VM time (so by
+ * nothing while paused), and the guest's last CMOS read is the date the
+ * device held at a VM time at most RTC_LAG_NS before the end: its seconds
+ * lie between those of the device's date then and now (1 s resolution).
+ */
+static void check_rtc(struct demo *d, struct row *row, const struct mark *a,
+		      const struct mark *b)
+{
+	int64_t moved = b->rtc - a->rtc, vm = b->vm - a->vm;
+	int64_t hi = floor_div(b->rtc, VMT_NS_PER_SEC);
+	int64_t lo = floor_div(b->rtc - RTC_LAG_NS, VMT_NS_PER_SEC);
+	long sod, behind;
+
+	check(d, row, llabs((long long)(moved - vm)) <= RTC_SLACK_NS,
+	      "RTC moved %.6f s for %.6f s of VM time", (double)moved * 1e-9, (double)vm * 1e-9);
+	if (!b->g.rtc_reads) {
+		snprintf(row->guest_rtc, sizeof(row->guest_rtc), "-");
+		check(d, row, 0, "the guest read no CMOS clock");
+		return;
+	}
+	sod = guest_rtc_sod(b->g.rtc, row->guest_rtc, sizeof(row->guest_rtc));
+	behind = (long)(((hi % SECS_PER_DAY + SECS_PER_DAY) % SECS_PER_DAY - sod + SECS_PER_DAY) %
+			SECS_PER_DAY);
+	check(d, row, behind <= hi - lo, "guest CMOS %s, %ld s behind the RTC (at most %lld)",
+	      row->guest_rtc, behind, (long long)(hi - lo));
 }
 
 static vmt_ns scaled(const struct demo *d, double seconds)
@@ -417,6 +493,7 @@ static int stall_phase(struct demo *d, struct machine *m, const char *label,
 	if (r < 0)
 		return r;
 	row = add_row(d, label, &a, &b);
+	check_rtc(d, row, &a, &b);
 	stall_ticks = expected_ticks(m->stall_ns);
 	if (policy == VMT_TICKS_REINJECT) {
 		check(d, row, llabs(row->diff) <= TOLERANCE && row->lost == 0,
@@ -457,6 +534,7 @@ static int save_snapshot(struct demo *d, struct machine *m, struct mark *saved)
 	if (r < 0)
 		return r;
 	row = add_row(d, "save", &a, &b);
+	check_rtc(d, row, &a, &b);
 	check(d, row, row->ticks == 0 && row->vm_s == 0,
 	      "saved at tick %u, VM time %.6f s", b.g.ticks, (double)b.vm * 1e-9);
 	return 0;
@@ -496,6 +574,8 @@ static int restore_snapshot(struct demo *d, struct machine **mp, const struct ma
 	if (r < 0)
 		return r;
 	row = add_row(d, "restore+run", &b, &c);
+	check(d, row, a.rtc == saved->rtc, "RTC restored at the saved date");
+	check_rtc(d, row, &b, &c);
 	check(d, row, a.g.ticks == saved->g.ticks && a.g.csum == saved->g.csum &&
 			      a.owed == saved->owed,
 	      "restored at tick %u (saved %u), %lld owed (saved %lld), checksum %s", a.g.ticks,
@@ -523,24 +603,26 @@ static void print_table(struct demo *d, const struct mark *end)
 			fprintf(f,
 				"    {\"phase\": \"%s\", \"host_s\": %.6f, \"vm_s\": %.6f, "
 				"\"ticks\": %lld, \"owed\": %lld, \"expected\": %lld, \"diff\": %lld, "
-				"\"lost\": %lld, \"retries\": %lld, \"ok\": %s, \"check\": \"%s\"}%s\n",
+				"\"lost\": %lld, \"retries\": %lld, \"rtc_s\": %.6f, "
+				"\"guest_rtc\": \"%s\", \"ok\": %s, \"check\": \"%s\"}%s\n",
 				r->phase, r->host_s, r->vm_s, r->ticks, r->owed, r->expected, r->diff,
-				r->lost, r->retries, r->ok ? "true" : "false", r->check,
+				r->lost, r->retries, r->rtc_s, r->guest_rtc, r->ok ? "true" : "false",
+				r->check,
 				i + 1 < d->nrows ? "," : "");
 		}
 		fprintf(f, "  ],\n  \"ok\": %s\n}\n", d->failed ? "false" : "true");
 		return;
 	}
-	fprintf(f, "\nvmtime demo: KVM guest, PIT channel 0 at %.3f Hz on the VM clock\n\n",
+	fprintf(f, "\nvmtime demo: KVM guest, PIT channel 0 at %.3f Hz and the RTC on the VM clock\n\n",
 		pit_hz());
-	fprintf(f, "%-16s %7s %7s %6s %4s %8s %5s %5s %5s  %s\n", "phase", "host s", "VM s",
-		"ticks", "owed", "expected", "diff", "lost", "retry", "check");
+	fprintf(f, "%-16s %7s %7s %6s %4s %8s %5s %5s %5s %7s %8s  %s\n", "phase", "host s",
+		"VM s", "ticks", "owed", "expected", "diff", "lost", "retry", "RTC s", "guest", "check");
 	for (int i = 0; i < d->nrows; i++) {
 		struct row *r = &d->rows[i];
 
-		fprintf(f, "%-16s %7.3f %7.3f %6lld %4lld %8lld %+5lld %5lld %5lld  %s %s\n",
+		fprintf(f, "%-16s %7.3f %7.3f %6lld %4lld %8lld %+5lld %5lld %5lld %7.3f %8s  %s %s\n",
 			r->phase, r->host_s, r->vm_s, r->ticks, r->owed, r->expected, r->diff, r->lost,
-			r->retries, r->ok ? "ok" : "FAIL", r->check);
+			r->retries, r->rtc_s, r->guest_rtc, r->ok ? "ok" : "FAIL", r->check);
 	}
 	fprintf(f, "\nguest: %u ticks, checksum %08x, %u PIT reads, %u bad\n", end->g.ticks,
 		end->g.csum, end->g.reads, end->g.bad);
@@ -569,6 +651,7 @@ static int run_all(struct demo *d)
 	if ((r = run_phase(d, m, "boot+run", scaled(d, 2.0), &a, &b)) < 0)
 		goto out;
 	row = add_row(d, "boot+run", &a, &b);
+	check_rtc(d, row, &a, &b);
 	/* The guest can count ticks only from when it programmed the PIT. */
 	vmt_pit_loaded_at(vmm_pit(m->vm), 0, &pit_start);
 	if (pit_start == VMT_NS_NEVER)
@@ -588,11 +671,14 @@ static int run_all(struct demo *d)
 	row = add_row(d, "pause", &a, &b);
 	check(d, row, row->ticks == 0 && b.vm == a.vm && b.owed == a.owed,
 	      "the pause adds 0 ticks and 0 VM time");
+	check(d, row, b.rtc == a.rtc, "the RTC's date did not move");
+	check_rtc(d, row, &a, &b);
 
 	/* 3. Resume: no burst of the ticks the pause would have had. */
 	if ((r = run_phase(d, m, "resume", scaled(d, 1.0), &a, &b)) < 0)
 		goto out;
 	row = add_row(d, "resume", &a, &b);
+	check_rtc(d, row, &a, &b);
 	check(d, row, llabs(row->diff) <= TOLERANCE, "|diff| <= %d (no burst after the pause)",
 	      TOLERANCE);
 

@@ -8,7 +8,9 @@
  * checksum; the main loop, woken by every interrupt, reads the PIT counter
  * through a latch command, checks that it lies in [1, divisor], and every
  * GUEST_REPORT_EVERY ticks reports ticks, checksum and bad reads on the debug
- * ports.  There is no BIOS: the VMM starts the vCPU at GUEST_LOAD_ADDR with
+ * ports.  Every GUEST_RTC_EVERY ticks it reads its wall clock from the CMOS
+ * RTC (ports 0x70/0x71) the way a BIOS does, and stores and reports it
+ * (guest-abi.h).  There is no BIOS: the VMM starts the vCPU at GUEST_LOAD_ADDR with
  * every segment at 0, and the guest installs its own interrupt vectors.
  *
  * Assembled at build time (cmake/kvm-pit.cmake) into a flat binary.
@@ -20,6 +22,19 @@
 #define READS (GUEST_STATE_ADDR + GUEST_OFF_READS)
 #define BAD (GUEST_STATE_ADDR + GUEST_OFF_BAD)
 #define LAST_REPORT (GUEST_STATE_ADDR + 16)
+#define RTC (GUEST_STATE_ADDR + GUEST_OFF_RTC)
+#define RTC_READS (GUEST_STATE_ADDR + GUEST_OFF_RTC_READS)
+#define LAST_RTC (GUEST_STATE_ADDR + 28)
+
+/* MC146818A registers and register A's update-in-progress bit. */
+#define CMOS_INDEX 0x70
+#define CMOS_DATA 0x71
+#define CMOS_SECONDS 0x00
+#define CMOS_MINUTES 0x02
+#define CMOS_HOURS 0x04
+#define CMOS_REG_A 0x0a
+#define CMOS_REG_B 0x0b
+#define CMOS_A_UIP 0x80
 
 	.code16
 	.text
@@ -38,6 +53,9 @@ _start:
 	movl $0, READS
 	movl $0, BAD
 	movl $0, LAST_REPORT
+	movl $0, RTC
+	movl $0, RTC_READS
+	movl $0, LAST_RTC
 
 	/* Vectors 0x20-0x2f: spurious IRQ7/IRQ15 must find an iret. */
 	movw $(GUEST_IRQ0_VECTOR * 4), %di
@@ -105,7 +123,7 @@ good_read:
 	movl %eax, %edx
 	subl LAST_REPORT, %edx
 	cmpl $GUEST_REPORT_EVERY, %edx
-	jb main_loop
+	jb rtc_due
 	movl %eax, LAST_REPORT
 	movw $GUEST_PORT_TICKS, %dx
 	outl %eax, %dx
@@ -115,7 +133,66 @@ good_read:
 	movl BAD, %eax
 	movw $GUEST_PORT_BAD, %dx
 	outl %eax, %dx
+
+rtc_due:
+	movl TICKS, %eax
+	movl %eax, %edx
+	subl LAST_RTC, %edx
+	cmpl $GUEST_RTC_EVERY, %edx
+	jb main_loop
+	movl %eax, LAST_RTC
+	call read_rtc
+	movl %ebx, RTC
+	incl RTC_READS
+	movl %ebx, %eax
+	movw $GUEST_PORT_RTC, %dx
+	outl %eax, %dx
 	jmp main_loop
+
+/*
+ * Read seconds, minutes, hours and register B into %ebx (guest-abi.h).
+ * UIP clear promises 244 us without an update; an interrupt or a slow exit
+ * can outlast that, so the seconds are read again at the end and the whole
+ * read is retried if they moved (an update changes the seconds whenever it
+ * changes anything else).  Interrupts stay enabled: the PIT's ticks go on.
+ */
+read_rtc:
+	pushl %eax
+	pushl %ecx
+1:	movb $CMOS_REG_A, %al
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	testb $CMOS_A_UIP, %al
+	jnz 1b
+	xorl %ebx, %ebx
+	movb $CMOS_REG_B, %al
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	movb %al, %bl
+	shll $8, %ebx
+	movb $CMOS_HOURS, %al
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	movb %al, %bl
+	shll $8, %ebx
+	movb $CMOS_MINUTES, %al
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	movb %al, %bl
+	shll $8, %ebx
+	movb $CMOS_SECONDS, %al
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	movb %al, %bl
+	movb %al, %cl
+	movb $CMOS_SECONDS, %al
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	cmpb %al, %cl
+	jne 1b
+	popl %ecx
+	popl %eax
+	ret
 
 irq0:
 	pushl %eax

@@ -21,6 +21,11 @@
 
 /* The PIT's ports: 0x40-0x43 and 0x61 (offset VMT_PIT_PORT61). */
 #define PIT_PORT_BASE 0x40
+/* The RTC's: 0x70-0x73 (index and data of both CMOS banks). */
+#define RTC_PORT_BASE 0x70
+#define RTC_PORT_LAST 0x73
+/* The RTC's line 0 is IRQ8 on a PC. */
+#define RTC_IRQ 8
 
 extern const unsigned char kvmpit_guest_bin[];
 extern const size_t kvmpit_guest_bin_len;
@@ -54,6 +59,7 @@ struct vmm {
 	uint8_t *mem;
 	size_t mem_size;
 	vmt_pit *pit;
+	vmt_rtc *rtc;
 
 	pthread_t thread;
 	int thread_started;
@@ -146,8 +152,17 @@ static void handle_io(struct vmm *vm)
 				memset(data, 0xff, run->io.size);
 			else
 				*data = (uint8_t)val;
+		} else if (port >= RTC_PORT_BASE && port <= RTC_PORT_LAST) {
+			uint64_t val = 0xff;
+
+			if (out)
+				vmt_rtc_write(vm->rtc, port - RTC_PORT_BASE, run->io.size, *data);
+			else if (vmt_rtc_read(vm->rtc, port - RTC_PORT_BASE, run->io.size, &val) < 0)
+				memset(data, 0xff, run->io.size);
+			else
+				*data = (uint8_t)val;
 		} else if (out && run->io.size == 4 && port >= GUEST_PORT_TICKS &&
-			   port <= GUEST_PORT_BAD) {
+			   port <= GUEST_PORT_RTC) {
 			memcpy(&v, data, sizeof(v));
 			if (port == GUEST_PORT_TICKS) {
 				vm->pend_ticks = v;
@@ -159,6 +174,11 @@ static void handle_io(struct vmm *vm)
 				vm->rep.csum = vm->pend_csum;
 				vm->rep.bad = v;
 				vm->rep.reads++;
+				pthread_mutex_unlock(&vm->rep_lock);
+			} else if (port == GUEST_PORT_RTC) {
+				pthread_mutex_lock(&vm->rep_lock);
+				vm->rep.rtc = v;
+				vm->rep.rtc_reads++;
 				pthread_mutex_unlock(&vm->rep_lock);
 			}
 		} else if (!out) {
@@ -282,6 +302,12 @@ static int drive_irq(void *opaque, unsigned line, int level)
 	return irq.status > 0;
 }
 
+/* The RTC's line 0 is IRQ8; the guest here never enables its interrupts. */
+static int drive_rtc_irq(void *opaque, unsigned line, int level)
+{
+	return line == 0 ? drive_irq(opaque, RTC_IRQ, level) : -EINVAL;
+}
+
 int vmm_probe(char *why, size_t len)
 {
 	static const struct {
@@ -362,6 +388,7 @@ int vmm_new(const struct vmm_config *cfg, struct vmm **ret, struct vmt_error *er
 {
 	struct kvm_userspace_memory_region region;
 	struct vmt_pit_config pc;
+	struct vmt_rtc_config rc;
 	struct vmm *vm;
 	int r;
 
@@ -443,6 +470,20 @@ int vmm_new(const struct vmm_config *cfg, struct vmm **ret, struct vmt_error *er
 		fail(err, r, "creating the PIT: %s", strerror(-r));
 		goto out;
 	}
+	/*
+	 * Base UTC (QEMU -rtc base=utc,clock=vm): the host's wall time now,
+	 * then carried on the VM clock, so a pause stops the guest's date too.
+	 */
+	vmt_rtc_config_init(&rc);
+	rc.dev.irq = drive_rtc_irq;
+	rc.dev.irq_opaque = vm;
+	rc.dev.ticks = cfg->policy;
+	rc.base = VMT_RTC_BASE_UTC;
+	r = vmt_rtc_new(cfg->loop, &rc, &vm->rtc);
+	if (r < 0) {
+		fail(err, r, "creating the RTC: %s", strerror(-r));
+		goto out;
+	}
 	pthread_once(&kick_once, kick_handler_init);
 	r = -pthread_create(&vm->thread, NULL, vcpu_main, vm);
 	if (r < 0) {
@@ -477,6 +518,7 @@ struct vmm *vmm_free(struct vmm *vm)
 	}
 	/* The PIT's IRQ callback uses vm_fd: it goes before the fd does. */
 	vmt_pit_free(vm->pit);
+	vmt_rtc_free(vm->rtc);
 	if (vm->run != MAP_FAILED)
 		munmap(vm->run, vm->run_size);
 	if (vm->mem != MAP_FAILED)
@@ -502,6 +544,8 @@ int vmm_guest_state(struct vmm *vm, struct guest_state *st)
 	memcpy(&st->csum, vm->mem + GUEST_STATE_ADDR + GUEST_OFF_CSUM, 4);
 	memcpy(&st->reads, vm->mem + GUEST_STATE_ADDR + GUEST_OFF_READS, 4);
 	memcpy(&st->bad, vm->mem + GUEST_STATE_ADDR + GUEST_OFF_BAD, 4);
+	memcpy(&st->rtc, vm->mem + GUEST_STATE_ADDR + GUEST_OFF_RTC, 4);
+	memcpy(&st->rtc_reads, vm->mem + GUEST_STATE_ADDR + GUEST_OFF_RTC_READS, 4);
 	return 0;
 }
 
@@ -558,6 +602,11 @@ long long vmm_ticks_owed(struct vmm *vm)
 vmt_pit *vmm_pit(struct vmm *vm)
 {
 	return vm ? vm->pit : NULL;
+}
+
+vmt_rtc *vmm_rtc(struct vmm *vm)
+{
+	return vm ? vm->rtc : NULL;
 }
 
 int vmm_error(struct vmm *vm, char *msg, size_t len)
@@ -762,7 +811,7 @@ int vmm_add_units(struct vmm *vm, vmt_units *units)
 		.restore = vcpu_unit_restore,
 		.reset = vcpu_unit_reset,
 	};
-	vmt_unit *clock, *pit, *ram, *chip, *vcpu;
+	vmt_unit *clock, *pit, *rtc, *ram, *chip, *vcpu;
 	int r;
 
 	if (!vm || !units)
@@ -771,6 +820,7 @@ int vmm_add_units(struct vmm *vm, vmt_units *units)
 	if (r < 0)
 		return r;
 	if ((r = vmt_pit_add_unit(vm->pit, units, &pit)) < 0 ||
+	    (r = vmt_rtc_add_unit(vm->rtc, units, &rtc)) < 0 ||
 	    (r = vmt_units_add(units, "ram", &ram_ops, vm, &ram)) < 0 ||
 	    (r = vmt_units_add(units, "irqchip", &irqchip_ops, vm, &chip)) < 0 ||
 	    (r = vmt_units_add(units, "vcpu", &vcpu_ops, vm, &vcpu)) < 0)
@@ -779,6 +829,7 @@ int vmm_add_units(struct vmm *vm, vmt_units *units)
 	    (r = vmt_unit_depends_on(chip, clock)) < 0 ||
 	    (r = vmt_unit_depends_on(vcpu, clock)) < 0 ||
 	    (r = vmt_unit_depends_on(vcpu, pit)) < 0 ||
+	    (r = vmt_unit_depends_on(vcpu, rtc)) < 0 ||
 	    (r = vmt_unit_depends_on(vcpu, ram)) < 0 ||
 	    (r = vmt_unit_depends_on(vcpu, chip)) < 0)
 		return r;

@@ -4,8 +4,9 @@
  *
  * One vCPU in its own thread, guest RAM, KVM's in-kernel PIC/IOAPIC/LAPIC
  * (KVM_CREATE_IRQCHIP) but no in-kernel PIT: ports 0x40-0x43 exit to
- * userspace and are served by the library's PIT (vmtime/pit.h) on the VM
- * clock of a vmtime keeper.
+ * userspace and are served by the library's PIT (vmtime/pit.h), ports
+ * 0x70-0x73 by its RTC (vmtime/rtc.h, base UTC on the VM clock), both on
+ * the VM clock of a vmtime keeper.
  *
  * The VM is driven through vmtime units, registered by vmm_add_units():
  *
@@ -13,9 +14,11 @@
  *   -------  -------------------------  --------------------  ------------------------------
  *   vmtime   (the keeper's clock)       run/freeze VM time     VM time
  *   pit      vmtime                     -                      registers, IRQ0 grid, owed ticks
+ *   rtc      vmtime                     -                      date at its VM time, registers, CMOS
  *   ram      vmtime                     -                      guest memory
  *   irqchip  vmtime                     -                      KVM_GET/SET_IRQCHIP (2 PICs, IOAPIC)
- *   vcpu     vmtime, pit, ram, irqchip  run/kick out of KVM_RUN  regs, sregs, FPU, LAPIC, events, MP state
+ *   vcpu     vmtime, pit, rtc, ram,     run/kick out of KVM_RUN  regs, sregs, FPU, LAPIC, events, MP state
+ *            irqchip
  *
  * so a units stop parks the vCPU first and freezes the clock last, and a
  * start runs the clock before the vCPU: the guest never runs on a stopped
@@ -32,6 +35,7 @@
 #include <vmtime/units.h>
 
 #include <vmtime/pit.h>
+#include <vmtime/rtc.h>
 
 struct vmm;
 
@@ -53,12 +57,16 @@ struct vmm_config {
  * @csum: its checksum over the tick sequence
  * @reads: PIT counter reads it made
  * @bad: reads outside [1, divisor]
+ * @rtc: its last CMOS clock read (guest-abi.h, GUEST_RTC_*)
+ * @rtc_reads: CMOS clock reads it made
  */
 struct guest_state {
 	uint32_t ticks;
 	uint32_t csum;
 	uint32_t reads;
 	uint32_t bad;
+	uint32_t rtc;
+	uint32_t rtc_reads;
 };
 
 /**
@@ -93,7 +101,7 @@ int vmm_new(const struct vmm_config *cfg, struct vmm **ret, struct vmt_error *er
 struct vmm *vmm_free(struct vmm *vm);
 
 /**
- * vmm_add_units() - register pit, ram, irqchip and vcpu in @units.
+ * vmm_add_units() - register pit, rtc, ram, irqchip and vcpu in @units.
  * @vm: the VM
  * @units: a set already holding the "vmtime" unit
  *
@@ -114,10 +122,11 @@ int vmm_add_units(struct vmm *vm, vmt_units *units);
 int vmm_guest_state(struct vmm *vm, struct guest_state *st);
 
 /**
- * vmm_last_report() - the last tick count and checksum the guest reported
- * on its debug ports.
+ * vmm_last_report() - the last tick count, checksum and CMOS clock read the
+ * guest reported on its debug ports.
  * @vm: the VM
- * @st: where it is written (@reads is the number of reports)
+ * @st: where it is written (@reads is the number of tick reports,
+ *	@rtc_reads that of clock reports)
  *
  * Return: 0, -EINVAL.
  */
@@ -156,6 +165,14 @@ long long vmm_ticks_owed(struct vmm *vm);
  * Return: the PIT, NULL for a NULL @vm.
  */
 vmt_pit *vmm_pit(struct vmm *vm);
+
+/**
+ * vmm_rtc() - the VM's RTC.
+ * @vm: the VM
+ *
+ * Return: the RTC, NULL for a NULL @vm.
+ */
+vmt_rtc *vmm_rtc(struct vmm *vm);
 
 /**
  * vmm_error() - why the vCPU stopped on its own, if it did.
