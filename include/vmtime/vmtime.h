@@ -30,6 +30,7 @@
 #include "pit.h"
 #include "pmtimer.h"
 #include "lapic.h"
+#include "hpet.h"
 #include "kvmclock.h"
 
 #endif /* VMTIME_VMTIME_H */
