@@ -1,5 +1,6 @@
 # Loop adapter examples (examples/loop-adapters): vmtime's loop inside epoll,
-# libuv, GLib and libevent.  Each runs a real VM clock for about 250 ms and
+# libuv, GLib, libevent and sd-event, the last four through the headers of
+# include/vmtime/integration/.  Each runs a real VM clock for about 250 ms and
 # is a CTest test.  The epoll one needs nothing and is always built; the
 # others only when CMakeLists.txt found their library with pkg-config, so
 # `make check` never requires them.
@@ -28,4 +29,7 @@ if(TARGET PkgConfig::BENCH_GLIB_2_0)
 endif()
 if(TARGET PkgConfig::BENCH_LIBEVENT)
   vmt_loop_adapter(libevent PkgConfig::BENCH_LIBEVENT)
+endif()
+if(TARGET PkgConfig::BENCH_LIBSYSTEMD)
+  vmt_loop_adapter(sd-event PkgConfig::BENCH_LIBSYSTEMD)
 endif()
