@@ -31,12 +31,17 @@ struct run {
 };
 
 static char tmpdir[] = "/tmp/vmt-cli-XXXXXX";
+/* Whether mkdtemp() ran: the suffix it picks may itself end in 'X'. */
+static int tmpdir_made;
 
 /* @buf receives the path of @name in the test's temporary directory. */
 static const char *tmp(char buf[256], const char *name)
 {
-	if (tmpdir[strlen(tmpdir) - 1] == 'X' && !mkdtemp(tmpdir))
-		VMT_FAIL("mkdtemp: %s", strerror(errno));
+	if (!tmpdir_made) {
+		if (!mkdtemp(tmpdir))
+			VMT_FAIL("mkdtemp: %s", strerror(errno));
+		tmpdir_made = 1;
+	}
 	snprintf(buf, 256, "%s/%s", tmpdir, name);
 	return buf;
 }
@@ -47,7 +52,7 @@ __attribute__((destructor)) static void remove_tmpdir(void)
 					      "unreadable.snap", "clock.sock" };
 	char buf[256];
 
-	if (tmpdir[strlen(tmpdir) - 1] == 'X')
+	if (!tmpdir_made)
 		return;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(buf, sizeof(buf), "%s/%s", tmpdir, names[i]);
