@@ -120,6 +120,20 @@ int vmt_timer_arm_periodic(vmt_timer *t, vmt_ns first, vmt_ns period, enum vmt_m
 	return arm(t, first, period, (uint8_t)policy);
 }
 
+int vmt_timer_arm_periodic_in(vmt_timer *t, vmt_ns first_delay, vmt_ns period,
+			      enum vmt_missed policy)
+{
+	vmt_ns now;
+
+	if (!t || !period || (unsigned)policy > VMT_MISSED_DELAY)
+		return -EINVAL;
+	now = vmt_now(t->loop->src, (enum vmt_clock)t->clock);
+	/* VMT_NS_NEVER itself is no deadline, so it counts as an overflow too. */
+	if (first_delay >= VMT_NS_NEVER - now)
+		return -EOVERFLOW;
+	return arm(t, now + first_delay, period, (uint8_t)policy);
+}
+
 int vmt_timer_cancel(vmt_timer *t)
 {
 	bool was;
@@ -229,6 +243,19 @@ vmt_ns vmt_timer_period(const vmt_timer *t)
 		return 0;
 	vmti_loop_lock(t->loop);
 	p = t->state != VMTI_TIMER_IDLE ? t->period : 0;
+	vmti_loop_unlock(t->loop);
+	return p;
+}
+
+int vmt_timer_policy(const vmt_timer *t)
+{
+	int p;
+
+	if (!t)
+		return -EINVAL;
+	vmti_loop_lock(t->loop);
+	/* disarm_locked() leaves the last policy behind; only a live period counts. */
+	p = t->state != VMTI_TIMER_IDLE && t->period ? t->policy : VMT_MISSED_COALESCE;
 	vmti_loop_unlock(t->loop);
 	return p;
 }

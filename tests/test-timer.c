@@ -199,6 +199,47 @@ TEST(periodic_delay_shifts_the_grid)
 	env_free(&e);
 }
 
+TEST(periodic_in_counts_from_now_and_reports_its_policy)
+{
+	struct env e;
+	struct rec r;
+
+	env_manual(&e, 5000);
+	vmt_timer *t = mk(&e, VMT_CLOCK_VM, &r);
+
+	ASSERT_EQ(vmt_timer_policy(t), VMT_MISSED_COALESCE);
+	ASSERT_OK(vmt_keeper_start(e.k));
+	ASSERT_OK(vmt_timer_arm_periodic_in(t, 300, 1000, VMT_MISSED_CATCHUP));
+	ASSERT_UEQ(vmt_timer_deadline(t), 5300);
+	ASSERT_UEQ(vmt_timer_period(t), 1000);
+	ASSERT_EQ(vmt_timer_policy(t), VMT_MISSED_CATCHUP);
+	ASSERT_EQ(vmt_loop_run_until(e.loop, 7300), 3);
+	ASSERT_UEQ(r.at[0], 5300);
+	ASSERT_UEQ(r.at[2], 7300);
+	ASSERT_OK(vmt_timer_arm_periodic_in(t, 0, 500, VMT_MISSED_DELAY));
+	ASSERT_UEQ(vmt_timer_deadline(t), 7300);
+	ASSERT_EQ(vmt_timer_policy(t), VMT_MISSED_DELAY);
+	/* One-shot and disarmed timers have no policy of their own. */
+	ASSERT_OK(vmt_timer_arm_in(t, 10));
+	ASSERT_EQ(vmt_timer_policy(t), VMT_MISSED_COALESCE);
+	ASSERT_OK(vmt_timer_arm_periodic_in(t, 10, 10, VMT_MISSED_DELAY));
+	ASSERT_EQ(vmt_timer_cancel(t), 1);
+	ASSERT_EQ(vmt_timer_policy(t), VMT_MISSED_COALESCE);
+	ASSERT_UEQ(vmt_timer_period(t), 0);
+
+	ASSERT_ERR(vmt_timer_policy(NULL), -EINVAL);
+	ASSERT_ERR(vmt_timer_arm_periodic_in(NULL, 1, 1, VMT_MISSED_COALESCE), -EINVAL);
+	ASSERT_ERR(vmt_timer_arm_periodic_in(t, 1, 0, VMT_MISSED_COALESCE), -EINVAL);
+	ASSERT_ERR(vmt_timer_arm_periodic_in(t, 1, 1, (enum vmt_missed)3), -EINVAL);
+	ASSERT_ERR(vmt_timer_arm_periodic_in(t, VMT_NS_NEVER - 7300, 1, VMT_MISSED_COALESCE),
+		   -EOVERFLOW);
+	ASSERT_ERR(vmt_timer_arm_periodic_in(t, VMT_NS_NEVER, 1, VMT_MISSED_COALESCE), -EOVERFLOW);
+	ASSERT_EQ(vmt_timer_pending(t), 0);
+	ASSERT_OK(vmt_timer_arm_periodic_in(t, VMT_NS_NEVER - 7301, 1, VMT_MISSED_COALESCE));
+	ASSERT_UEQ(vmt_timer_deadline(t), VMT_NS_NEVER - 1);
+	env_free(&e);
+}
+
 static vmt_ns rearm_now_at;
 
 static void rearm_now_cb(vmt_timer *t, uint64_t exp, void *ud)

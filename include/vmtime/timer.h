@@ -131,6 +131,23 @@ VMT_EXPORT int vmt_timer_arm_periodic(vmt_timer *t, vmt_ns first, vmt_ns period,
 				      enum vmt_missed policy);
 
 /**
+ * vmt_timer_arm_periodic_in() - (re-)arm a periodic timer, first expiry
+ * @first_delay from now.
+ * @t: the timer
+ * @first_delay: nanoseconds on the timer's clock until the first expiry
+ * @period: the period, > 0
+ * @policy: enum vmt_missed
+ *
+ * The grid is now + @first_delay + k * @period, "now" being read once.
+ *
+ * Context: any thread, including callbacks.
+ * Return: 0, -EINVAL for a NULL @t, a zero @period or an unknown @policy,
+ * -EOVERFLOW if now + @first_delay does not fit.
+ */
+VMT_EXPORT int vmt_timer_arm_periodic_in(vmt_timer *t, vmt_ns first_delay, vmt_ns period,
+					 enum vmt_missed policy);
+
+/**
  * vmt_timer_cancel() - disarm a timer.
  * @t: the timer
  *
@@ -184,6 +201,16 @@ VMT_EXPORT vmt_ns vmt_timer_deadline(const vmt_timer *t);
  * Return: the period, or 0 if the timer is one-shot, disarmed or NULL.
  */
 VMT_EXPORT vmt_ns vmt_timer_period(const vmt_timer *t);
+
+/**
+ * vmt_timer_policy() - the missed-tick policy of a periodic timer.
+ * @t: the timer
+ *
+ * Context: any thread.
+ * Return: the enum vmt_missed given when the timer was armed periodic,
+ * VMT_MISSED_COALESCE if it is one-shot or disarmed, -EINVAL for a NULL @t.
+ */
+VMT_EXPORT int vmt_timer_policy(const vmt_timer *t);
 
 /**
  * vmt_timer_clock() - the clock of a timer.
