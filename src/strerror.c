@@ -80,7 +80,7 @@ struct errdesc {
 	X(ESRCH, "no such process")                                                     \
 	X(ENODEV, "no such device")                                                     \
 	X(ENXIO, "no such device or address")                                           \
-	X(ENOSYS, "not implemented by this kernel")                                     \
+	X(ENOSYS, "the running kernel lacks a system call this needs")                  \
 	X(ENOEXEC, "not an executable format")                                          \
 	X(EFAULT, "bad address")
 

@@ -102,7 +102,7 @@ enum vmt_rtc_base {
 #define VMT_RTC_B_SQWE 0x08
 #define VMT_RTC_B_DM 0x04	/* binary, not BCD */
 #define VMT_RTC_B_24H 0x02
-#define VMT_RTC_B_DSE 0x01	/* stored, not implemented */
+#define VMT_RTC_B_DSE 0x01	/* reads back as written; no daylight-saving rule is applied */
 /* Register C */
 #define VMT_RTC_C_IRQF 0x80
 #define VMT_RTC_C_PF 0x40
