@@ -36,6 +36,7 @@ struct vmt_timer {
 	 */
 	bool listed;
 	bool free_pending; /* freed while listed or running: freed by dispatch */
+	bool watch_wall;   /* in the loop's step watchers (vmt_timer_watch_wall_steps) */
 	char *name;
 	struct vmt_timer *all_next, **all_pprev;
 };
@@ -45,11 +46,6 @@ struct vmti_due {
 	vmt_ns deadline;
 	uint64_t seq;
 	struct vmt_timer *t;
-};
-
-struct vmti_wall_listener {
-	void (*fn)(void *opaque);
-	void *opaque;
 };
 
 struct vmt_loop {
@@ -82,8 +78,12 @@ struct vmt_loop {
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
 	atomic_int sync_waiters;
-	struct vmti_wall_listener *wall;
-	size_t nwall, wall_cap;
+	/*
+	 * Timers told of wall-clock steps, and the dispatch's copy of them
+	 * (grown with the list, so a dispatch never allocates for it).
+	 */
+	struct vmt_timer **stepw, **steprun;
+	size_t nstepw, stepw_cap, steprun_cap;
 };
 
 /* The loop being dispatched on this thread (NULL outside dispatch). */
@@ -107,14 +107,6 @@ static inline void vmti_loop_unlock(vmt_loop *loop)
 
 /* Wakes the loop's thread (eventfd write). */
 void vmti_loop_wake(vmt_loop *loop);
-
-/*
- * Wall-clock step listeners: @fn runs on the dispatching thread, before any
- * timer callback, in the dispatch that notices a step (a real one, seen by
- * the kernel, or one injected with vmt_keeper_wall_stepped()).
- */
-int vmti_loop_add_wall_listener(vmt_loop *loop, void (*fn)(void *opaque), void *opaque);
-void vmti_loop_remove_wall_listener(vmt_loop *loop, void (*fn)(void *opaque), void *opaque);
 
 /* timer.c: frees a timer's memory; the caller unlinked it from the loop. */
 void vmti_timer_destroy(struct vmt_timer *t);

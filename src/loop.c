@@ -194,7 +194,8 @@ vmt_loop *vmt_loop_free(vmt_loop *loop)
 	pthread_cond_destroy(&loop->sync_cv);
 	free(loop->due);
 	free(loop->due_tmp);
-	free(loop->wall);
+	free(loop->stepw);
+	free(loop->steprun);
 	free(loop);
 	return NULL;
 }
@@ -209,35 +210,6 @@ vmt_source *vmt_loop_source(const vmt_loop *loop)
 	return loop ? loop->src : NULL;
 }
 
-int vmti_loop_add_wall_listener(vmt_loop *loop, void (*fn)(void *opaque), void *opaque)
-{
-	int r = 0;
-
-	if (!loop || !fn)
-		return -EINVAL;
-	vmti_loop_lock(loop);
-	r = VMTI_ARRAY_GROW(loop->wall, loop->wall_cap, loop->nwall + 1);
-	if (r == 0)
-		loop->wall[loop->nwall++] = (struct vmti_wall_listener){ fn, opaque };
-	vmti_loop_unlock(loop);
-	return r;
-}
-
-void vmti_loop_remove_wall_listener(vmt_loop *loop, void (*fn)(void *opaque), void *opaque)
-{
-	if (!loop)
-		return;
-	vmti_loop_lock(loop);
-	for (size_t i = 0; i < loop->nwall; i++) {
-		if (loop->wall[i].fn == fn && loop->wall[i].opaque == opaque) {
-			memmove(&loop->wall[i], &loop->wall[i + 1],
-				(loop->nwall - i - 1) * sizeof(loop->wall[0]));
-			loop->nwall--;
-			break;
-		}
-	}
-	vmti_loop_unlock(loop);
-}
 
 /* Phase 1: returns true if the kernel saw the wall clock being set. */
 static bool drain_fds(vmt_loop *loop)
@@ -367,6 +339,16 @@ static void requeue_locked(vmt_loop *loop, struct vmt_timer *t, vmt_ns d)
 	t->state = VMTI_TIMER_QUEUED;
 }
 
+/* Lets vmt_timer_free()/cancel_sync() on other threads look again. */
+static void wake_sync_waiters(vmt_loop *loop)
+{
+	if (atomic_load(&loop->sync_waiters)) {
+		pthread_mutex_lock(&loop->sync_mu);
+		pthread_cond_broadcast(&loop->sync_cv);
+		pthread_mutex_unlock(&loop->sync_mu);
+	}
+}
+
 /*
  * Runs the callback(s) of one collected timer.  Returns how many ran.
  * Called without the lock; takes it around every look at the timer.
@@ -445,14 +427,43 @@ static int run_one(vmt_loop *loop, struct vmt_timer *t, const vmt_ns *now)
 		t->state = VMTI_TIMER_COLLECTED;
 	}
 	vmti_loop_unlock(loop);
-	if (atomic_load(&loop->sync_waiters)) {
-		pthread_mutex_lock(&loop->sync_mu);
-		pthread_cond_broadcast(&loop->sync_cv);
-		pthread_mutex_unlock(&loop->sync_mu);
-	}
+	wake_sync_waiters(loop);
 	if (destroy)
 		vmti_timer_destroy(t);
 	return ran;
+}
+
+/*
+ * Tells the @i-th timer of this dispatch's step list that the wall clock was
+ * stepped (expirations 0).  The same lifetime rules as run_one(): the list
+ * marked it listed, so a free from another thread is left to us.
+ */
+static int run_step(vmt_loop *loop, size_t i)
+{
+	struct vmt_timer *t;
+	bool call;
+
+	vmti_loop_lock(loop);
+	t = loop->steprun[i];
+	t->listed = false;
+	call = !t->free_pending;
+	if (call) {
+		t->running = true;
+		vmti_loop_unlock(loop);
+		t->fn(t, 0, t->userdata);
+		vmti_loop_lock(loop);
+		t->running = false;
+	}
+	if (t->free_pending) {
+		vmti_timer_unlink_locked(t);
+		vmti_loop_unlock(loop);
+		wake_sync_waiters(loop);
+		vmti_timer_destroy(t);
+		return call;
+	}
+	vmti_loop_unlock(loop);
+	wake_sync_waiters(loop);
+	return call;
 }
 
 /* Maps the earliest VM deadline to host monotonic time; NEVER if none. */
@@ -513,33 +524,6 @@ static void program(vmt_loop *loop, const struct vmti_clock_state *st, const vmt
 	arm_wall(loop, wall == 0 ? VMT_NS_NEVER : wall);
 }
 
-/*
- * Listeners may add or remove listeners (a timer fd freed by another one's
- * callback): walk by index under the lock, calling each without it, and
- * re-find our place by identity after every call.
- */
-static void call_wall_listeners(vmt_loop *loop)
-{
-	size_t i = 0;
-
-	vmti_loop_lock(loop);
-	while (i < loop->nwall) {
-		struct vmti_wall_listener l = loop->wall[i];
-
-		vmti_loop_unlock(loop);
-		l.fn(l.opaque);
-		vmti_loop_lock(loop);
-		/* Continue after the one just called, wherever it moved. */
-		size_t j = 0;
-
-		while (j < loop->nwall &&
-		       (loop->wall[j].fn != l.fn || loop->wall[j].opaque != l.opaque))
-			j++;
-		i = j < loop->nwall ? j + 1 : i;
-	}
-	vmti_loop_unlock(loop);
-}
-
 static int dispatch(vmt_loop *loop)
 {
 	struct vmti_clock_state st;
@@ -547,6 +531,7 @@ static int dispatch(vmt_loop *loop)
 	size_t seg[VMT_CLOCK_COUNT + 1];
 	struct collect_ctx cc = { loop, 0 };
 	bool wall_step;
+	size_t nstep = 0;
 	int ran = 0;
 
 	wall_step = drain_fds(loop);
@@ -571,8 +556,21 @@ static int dispatch(vmt_loop *loop)
 		loop->seen_reset_count = st.reset_count;
 		vmti_wheel_rebase(&loop->wheel[VMT_CLOCK_VM], st.vm_now);
 	}
-	if (wall_step)
+	if (wall_step) {
 		vmti_wheel_rebase(&loop->wheel[VMT_CLOCK_WALL], now[VMT_CLOCK_WALL]);
+		/* Watchers hear of the step before any expiry of this dispatch. */
+		nstep = loop->nstepw;
+		for (size_t i = 0; i < nstep; i++) {
+			loop->steprun[i] = loop->stepw[i];
+			loop->steprun[i]->listed = true;
+		}
+		if (nstep) {
+			vmti_loop_unlock(loop);
+			for (size_t i = 0; i < nstep; i++)
+				ran += run_step(loop, i);
+			vmti_loop_lock(loop);
+		}
+	}
 	loop->ndue = 0;
 	for (unsigned c = 0; c < VMT_CLOCK_COUNT; c++) {
 		seg[c] = loop->ndue;
@@ -585,9 +583,6 @@ static int dispatch(vmt_loop *loop)
 	}
 	seg[VMT_CLOCK_COUNT] = loop->ndue;
 	vmti_loop_unlock(loop);
-
-	if (wall_step)
-		call_wall_listeners(loop);
 
 	for (unsigned c = 0; c < VMT_CLOCK_COUNT; c++)
 		sort_due(loop->due + seg[c], seg[c + 1] - seg[c], loop->due_tmp + seg[c]);

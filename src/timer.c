@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "loop-internal.h"
 
 int vmt_timer_new(vmt_loop *loop, enum vmt_clock clock, vmt_timer_fn fn, void *userdata,
@@ -45,8 +46,26 @@ void vmti_timer_destroy(struct vmt_timer *t)
 	free(t);
 }
 
+/* Takes @t out of the loop's wall-step watchers, keeping their order. */
+static void unwatch_locked(struct vmt_timer *t)
+{
+	vmt_loop *loop = t->loop;
+
+	for (size_t i = 0; i < loop->nstepw; i++) {
+		if (loop->stepw[i] == t) {
+			memmove(&loop->stepw[i], &loop->stepw[i + 1],
+				(loop->nstepw - i - 1) * sizeof(loop->stepw[0]));
+			loop->nstepw--;
+			break;
+		}
+	}
+	t->watch_wall = false;
+}
+
 void vmti_timer_unlink_locked(struct vmt_timer *t)
 {
+	if (t->watch_wall)
+		unwatch_locked(t);
 	if (vmti_wnode_queued(&t->node))
 		vmti_wheel_remove(&t->loop->wheel[t->clock], &t->node); /* a lazily cancelled node */
 	*t->all_pprev = t->all_next;
@@ -209,6 +228,31 @@ vmt_timer *vmt_timer_free(vmt_timer *t)
 	vmti_loop_unlock(loop);
 	vmti_timer_destroy(t);
 	return NULL;
+}
+
+int vmt_timer_watch_wall_steps(vmt_timer *t, int on)
+{
+	vmt_loop *loop;
+	int r = 0;
+
+	if (!t || t->clock != VMT_CLOCK_WALL)
+		return -EINVAL;
+	loop = t->loop;
+	vmti_loop_lock(loop);
+	if (on && !t->watch_wall) {
+		/* The dispatch's copy grows here too: a step never allocates. */
+		r = VMTI_ARRAY_GROW(loop->stepw, loop->stepw_cap, loop->nstepw + 1);
+		if (r == 0)
+			r = VMTI_ARRAY_GROW(loop->steprun, loop->steprun_cap, loop->nstepw + 1);
+		if (r == 0) {
+			loop->stepw[loop->nstepw++] = t;
+			t->watch_wall = true;
+		}
+	} else if (!on && t->watch_wall) {
+		unwatch_locked(t);
+	}
+	vmti_loop_unlock(loop);
+	return r;
 }
 
 int vmt_timer_pending(const vmt_timer *t)

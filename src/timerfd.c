@@ -42,7 +42,6 @@
 #include <vmtime/timerfd.h>
 
 #include "internal.h"
-#include "loop-internal.h"
 #include "saved-fields.h"
 
 _Static_assert(VMT_TFD_NONBLOCK == TFD_NONBLOCK, "TFD_NONBLOCK value");
@@ -237,64 +236,40 @@ static vmt_ns now_of(const struct vmt_timerfd *t)
  * have counted some of them: counting from our grid at our own reading of the
  * clock counts each tick exactly once.
  */
+/*
+ * An expiry, or (expirations 0, the WALL timer only) a wall-clock step: like
+ * timerfd_clock_was_set(), every step counts one tick, so a reader wakes and
+ * sees -ECANCELED; the timer itself stays armed.
+ */
 static void tfd_expired(vmt_timer *timer, uint64_t expirations, void *userdata)
 {
 	struct vmt_timerfd *t = userdata;
 	uint64_t n;
 
 	(void)timer;
-	(void)expirations;
 	pthread_mutex_lock(&t->lock);
-	n = collect(t, now_of(t));
-	if (n)
+	if (!expirations) {
+		if (might_cancel(t)) {
+			t->cancelled = true;
+			efd_add(t, 1);
+		}
+	} else if ((n = collect(t, now_of(t)))) {
 		efd_add(t, n);
-	else if (t->armed)
+	} else if (t->armed) {
 		/* The wall clock went back after the loop sampled it. */
 		arm_loop_timer(t);
-	pthread_mutex_unlock(&t->lock);
-}
-
-/*
- * Like timerfd_clock_was_set(): every step counts one tick, so a reader
- * wakes and sees -ECANCELED; the timer itself stays armed.
- */
-static void tfd_wall_stepped(void *opaque)
-{
-	struct vmt_timerfd *t = opaque;
-
-	pthread_mutex_lock(&t->lock);
-	if (might_cancel(t)) {
-		t->cancelled = true;
-		efd_add(t, 1);
 	}
 	pthread_mutex_unlock(&t->lock);
 }
 
-/*
- * A dispatch calls wall listeners from a copy of the list made under the loop
- * lock, so one may still call us after the removal: once the loop is seen
- * outside a dispatch, no copy holding us is left.  On the dispatching thread
- * itself (a timer callback) the listeners of this dispatch already ran.
- */
-static void tfd_remove_wall_listener(struct vmt_timerfd *t)
+/* Frees timers made by tfd_timers_new(); not under t->lock. */
+static void tfd_timers_free(vmt_timer *timer[2])
 {
-	vmti_loop_remove_wall_listener(t->loop, tfd_wall_stepped, t);
-	if (vmti_dispatching == t->loop)
-		return;
-	while (atomic_load(&t->loop->dispatching))
-		sched_yield();
-}
-
-/* Frees timers made by tfd_timers_new() for @clock; not under t->lock. */
-static void tfd_timers_free(struct vmt_timerfd *t, enum vmt_clock clock, vmt_timer *timer[2])
-{
-	if (clock == VMT_CLOCK_WALL)
-		tfd_remove_wall_listener(t);
 	for (int i = 0; i < 2; i++)
 		timer[i] = vmt_timer_free(timer[i]);
 }
 
-/* The loop timers (and wall listener) a timer fd on @clock needs. */
+/* The loop timers a timer fd on @clock needs (WALL: told of wall steps). */
 static int tfd_timers_new(struct vmt_timerfd *t, enum vmt_clock clock, vmt_timer *timer[2])
 {
 	int r;
@@ -311,10 +286,9 @@ static int tfd_timers_new(struct vmt_timerfd *t, enum vmt_clock clock, vmt_timer
 		if (timer[i])
 			vmt_timer_set_name(timer[i], "timerfd");
 	if (clock == VMT_CLOCK_WALL) {
-		r = vmti_loop_add_wall_listener(t->loop, tfd_wall_stepped, t);
+		r = vmt_timer_watch_wall_steps(timer[0], 1);
 		if (r < 0) {
-			for (int i = 0; i < 2; i++)
-				vmt_timer_free(timer[i]);
+			tfd_timers_free(timer);
 			return r;
 		}
 	}
@@ -365,7 +339,7 @@ vmt_timerfd *vmt_timerfd_free(vmt_timerfd *t)
 	if (!t)
 		return NULL;
 	/* Not under t->lock: it waits for a running callback, which takes it. */
-	tfd_timers_free(t, t->clock, t->timer);
+	tfd_timers_free(t->timer);
 	close(t->fd);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -581,7 +555,6 @@ static int tfd_set_fd_flags(int fd, int flags)
 int vmt_timerfd_restore(vmt_timerfd *t, const vmt_fields_reader *r)
 {
 	vmt_timer *timer[2] = { NULL, NULL };
-	enum vmt_clock old_clock = t ? t->clock : VMT_CLOCK_VM;
 	bool change;
 	struct tfd_saved s;
 	uint64_t drop;
@@ -601,7 +574,7 @@ int vmt_timerfd_restore(vmt_timerfd *t, const vmt_fields_reader *r)
 	ret = tfd_set_fd_flags(t->fd, (int)s.flags);
 	if (ret < 0) {
 		if (change)
-			tfd_timers_free(t, (enum vmt_clock)s.clock, timer);
+			tfd_timers_free(timer);
 		return ret;
 	}
 
@@ -636,6 +609,6 @@ int vmt_timerfd_restore(vmt_timerfd *t, const vmt_fields_reader *r)
 
 	/* Not under t->lock: it waits for a running callback, which takes it. */
 	if (change)
-		tfd_timers_free(t, old_clock, timer);
+		tfd_timers_free(timer);
 	return 0;
 }

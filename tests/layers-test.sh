@@ -14,7 +14,9 @@
 #
 # Beyond the layers: nothing but the keeper's own files and share's keeper
 # side reaches into keeper-internal.h (a source, the loop and the guest
-# pages learn what they need from the page and the source ops).
+# pages learn what they need from the page and the source ops), and nothing
+# above the loop reaches into loop-internal.h (timerfd and ptimer are built
+# on the public timer API, like any device model).
 # A file missing from the table fails the test: add it where it belongs.
 set -u
 src=${1:?usage: layers-test.sh SRC_DIR}
@@ -42,6 +44,13 @@ keeper_ok() {
 	esac
 }
 
+loop_ok() {
+	case "$1" in
+	loop.c | loop-*.c | loop-internal.h | timer.c | wheel.*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 fail=0
 for path in "$src"/*.c "$src"/*.h; do
 	f=${path##*/}
@@ -61,6 +70,9 @@ for path in "$src"/*.c "$src"/*.h; do
 			fail=1
 		elif [ "$inc" = keeper-internal.h ] && ! keeper_ok "$f"; then
 			echo "layers: $f includes keeper-internal.h: go through the page or the source ops"
+			fail=1
+		elif [ "$inc" = loop-internal.h ] && ! loop_ok "$f"; then
+			echo "layers: $f includes loop-internal.h: use the public timer API"
 			fail=1
 		fi
 	done

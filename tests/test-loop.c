@@ -537,6 +537,65 @@ static void *churn_thread(void *arg)
  * must not be touched (ASan, TSan), and no callback runs once its timer's
  * vmt_timer_free() has returned.
  */
+/*
+ * A wall-step notice has an expiry's lifetime rules: vmt_timer_free() on
+ * another thread waits for the notice running on the loop's thread.
+ */
+struct step_free {
+	vmt_timer *t;
+	atomic_int in_cb, freeing, cb_done, freed_after_cb;
+};
+
+static void step_cb(vmt_timer *t, uint64_t exp, void *ud)
+{
+	struct step_free *s = ud;
+
+	(void)t;
+	ASSERT_UEQ(exp, 0);
+	atomic_store(&s->in_cb, 1);
+	while (!atomic_load(&s->freeing))
+		sched_yield();
+	sleep_ms(20); /* gives a free that does not wait the time to finish */
+	atomic_store(&s->cb_done, 1);
+}
+
+static void *step_freer(void *ud)
+{
+	struct step_free *s = ud;
+
+	while (!atomic_load(&s->in_cb))
+		sched_yield();
+	atomic_store(&s->freeing, 1);
+	vmt_timer_free(s->t);
+	atomic_store(&s->freed_after_cb, atomic_load(&s->cb_done));
+	return NULL;
+}
+
+TEST(free_from_another_thread_waits_for_a_wall_step_notice)
+{
+	struct vmt_keeper_config cfg = VMT_KEEPER_CONFIG_INIT;
+	struct step_free s = { 0 };
+	vmt_keeper *k;
+	vmt_loop *loop;
+	pthread_t th;
+
+	cfg.mode = VMT_KEEPER_MANUAL;
+	ASSERT_OK(vmt_keeper_new(&cfg, &k));
+	ASSERT_OK(vmt_loop_new(vmt_keeper_source(k), &loop));
+	ASSERT_OK(vmt_timer_new(loop, VMT_CLOCK_WALL, step_cb, &s, &s.t));
+	ASSERT_OK(vmt_timer_watch_wall_steps(s.t, 1));
+	ASSERT_EQ(pthread_create(&th, NULL, step_freer, &s), 0);
+	ASSERT_OK(vmt_keeper_wall_stepped(k));
+	ASSERT_EQ(vmt_loop_dispatch(loop), 1);
+	ASSERT_EQ(pthread_join(th, NULL), 0);
+	ASSERT_EQ(atomic_load(&s.freed_after_cb), 1);
+	/* Gone from the watchers: the next step calls nobody. */
+	ASSERT_OK(vmt_keeper_wall_stepped(k));
+	ASSERT_EQ(vmt_loop_dispatch(loop), 0);
+	vmt_loop_free(loop);
+	vmt_keeper_free(k);
+}
+
 TEST(threads_cancel_rearm_and_free_timers_while_the_loop_dispatches)
 {
 	struct vmt_keeper_config cfg = VMT_KEEPER_CONFIG_INIT;

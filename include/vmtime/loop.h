@@ -78,15 +78,17 @@ VMT_EXPORT int vmt_loop_get_fd(const vmt_loop *loop);
  * vmt_loop_dispatch() - run the callbacks of every due timer, without waiting.
  * @loop: the loop
  *
- * Phases: the clocks are sampled once; every due timer is collected; then the
- * callbacks run in deadline order (arming order among equal deadlines).  A
+ * Phases: the clocks are sampled once; if the wall clock was stepped, the
+ * timers watching for steps (vmt_timer_watch_wall_steps()) are told; every
+ * due timer is collected; then the callbacks run in deadline order (arming
+ * order among equal deadlines).  A
  * timer re-armed inside its callback to a deadline that is already due runs
  * in the next dispatch, not this one.  Finally the fd is armed for the next
  * deadline.
  *
  * Context: one thread at a time; not from inside a callback of this loop.
- * Return: the number of callbacks that ran (>= 0), -EINVAL for a NULL
- * @loop, -EBUSY if the loop is already being dispatched (recursively or by
+ * Return: the number of callbacks that ran (>= 0; wall-step notifications
+ * count), -EINVAL for a NULL @loop, -EBUSY if the loop is already being dispatched (recursively or by
  * another thread), -ENOMEM if no callback ran because the list of due
  * timers could not grow (they stay due for the next dispatch).
  */

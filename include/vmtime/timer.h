@@ -36,7 +36,9 @@ typedef struct vmt_timer vmt_timer;
  * typedef vmt_timer_fn - a timer callback.
  * @t: the timer (already unlinked: vmt_timer_pending() is false unless the
  *	timer is periodic, in which case its next deadline is already set)
- * @expirations: how many expirations this call covers (>= 1)
+ * @expirations: how many expirations this call covers (>= 1); 0 for a
+ *	wall-clock step, only for a timer that asked with
+ *	vmt_timer_watch_wall_steps()
  * @userdata: as given to vmt_timer_new()
  */
 typedef void (*vmt_timer_fn)(vmt_timer *t, uint64_t expirations, void *userdata);
@@ -146,6 +148,28 @@ VMT_EXPORT int vmt_timer_arm_periodic(vmt_timer *t, vmt_ns first, vmt_ns period,
  */
 VMT_EXPORT int vmt_timer_arm_periodic_in(vmt_timer *t, vmt_ns first_delay, vmt_ns period,
 					 enum vmt_missed policy);
+
+/**
+ * vmt_timer_watch_wall_steps() - also call a VMT_CLOCK_WALL timer's callback
+ * when the wall clock is stepped.
+ * @t: the timer, on VMT_CLOCK_WALL
+ * @on: 1 to be told of steps, 0 to stop
+ *
+ * A step (settimeofday(), an NTP step, a resume from suspend, seen by the
+ * kernel; or one injected with vmt_keeper_wall_stepped()) calls the callback
+ * once with @expirations 0, in the dispatch that notices it, before any
+ * expiry callback of that dispatch, whether the timer is armed or not.  This
+ * is what TFD_TIMER_CANCEL_ON_SET needs; the timer's own deadline is
+ * re-evaluated against the new wall time as for every WALL timer.  The
+ * notification follows the same lifetime rules as an expiry: the timer may
+ * be freed from any thread, also from its own callback.  A notification
+ * already collected by a dispatch on another thread may still arrive after
+ * @on 0 returns (as an expiry may after vmt_timer_cancel()).
+ *
+ * Context: any thread, including callbacks.
+ * Return: 0, -EINVAL for a NULL @t or a timer on another clock, -ENOMEM.
+ */
+VMT_EXPORT int vmt_timer_watch_wall_steps(vmt_timer *t, int on);
 
 /**
  * vmt_timer_cancel() - disarm a timer.
