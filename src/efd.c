@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "efd.h"
 
 int vmti_efd_new(void)
@@ -30,4 +32,36 @@ int vmti_efd_drain(int fd)
 	if (n == (ssize_t)sizeof(v))
 		return 0;
 	return n < 0 ? -errno : -EIO;
+}
+
+int vmti_efd_set_add(struct vmti_efd_set *s, int fd)
+{
+	int r = VMTI_ARRAY_GROW(s->fd, s->cap, s->n + 1);
+
+	if (r == 0)
+		s->fd[s->n++] = fd;
+	return r;
+}
+
+void vmti_efd_set_remove(struct vmti_efd_set *s, int fd)
+{
+	/* Order does not matter: every member is woken alike. */
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->fd[i] == fd) {
+			s->fd[i] = s->fd[--s->n];
+			return;
+		}
+	}
+}
+
+void vmti_efd_set_wake(const struct vmti_efd_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		vmti_efd_wake(s->fd[i]);
+}
+
+void vmti_efd_set_free(struct vmti_efd_set *s)
+{
+	free(s->fd);
+	*s = (struct vmti_efd_set){ 0 };
 }

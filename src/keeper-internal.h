@@ -8,6 +8,7 @@
 
 #include <vmtime/keeper.h>
 
+#include "efd.h"
 #include "page.h"
 #include "source-internal.h"
 #include "tsc.h"
@@ -22,8 +23,7 @@ struct vmt_keeper {
 	vmt_ns initial_vm_time;
 	/* Serializes every writer of the page and the subscriber list. */
 	pthread_mutex_t lock;
-	int *subs;
-	size_t nsubs, subs_cap;
+	struct vmti_efd_set subs; /* loops to wake on a change; under lock */
 	void *tsc_state; /* the calibration thread's (keeper-tsc.c), NULL if none */
 };
 

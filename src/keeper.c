@@ -156,40 +156,22 @@ vmt_keeper *vmt_keeper_free(vmt_keeper *k)
 	pthread_mutex_destroy(&k->lock);
 	munmap(k->page, VMTI_PAGE_MAP_SIZE);
 	close(k->memfd);
-	free(k->subs);
+	vmti_efd_set_free(&k->subs);
 	free(k);
 	return NULL;
 }
 
 void vmti_keeper_notify_locked(vmt_keeper *k)
 {
-	const uint64_t one = 1;
-
-	for (size_t i = 0; i < k->nsubs; i++) {
-		/* EAGAIN means the counter is saturated: the loop is woken anyway. */
-		ssize_t n = write(k->subs[i], &one, sizeof(one));
-		(void)n;
-	}
+	vmti_efd_set_wake(&k->subs);
 }
 
 int vmti_keeper_subscribe(vmt_keeper *k, int efd)
 {
-	int r = 0;
+	int r;
 
 	pthread_mutex_lock(&k->lock);
-	if (k->nsubs == k->subs_cap) {
-		size_t cap = k->subs_cap ? k->subs_cap * 2 : 4;
-		int *s = realloc(k->subs, cap * sizeof(*s));
-
-		if (!s) {
-			r = -ENOMEM;
-			goto out;
-		}
-		k->subs = s;
-		k->subs_cap = cap;
-	}
-	k->subs[k->nsubs++] = efd;
-out:
+	r = vmti_efd_set_add(&k->subs, efd);
 	pthread_mutex_unlock(&k->lock);
 	return r;
 }
@@ -197,12 +179,7 @@ out:
 void vmti_keeper_unsubscribe(vmt_keeper *k, int efd)
 {
 	pthread_mutex_lock(&k->lock);
-	for (size_t i = 0; i < k->nsubs; i++) {
-		if (k->subs[i] == efd) {
-			k->subs[i] = k->subs[--k->nsubs];
-			break;
-		}
-	}
+	vmti_efd_set_remove(&k->subs, efd);
 	pthread_mutex_unlock(&k->lock);
 }
 

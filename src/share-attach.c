@@ -56,8 +56,7 @@ struct attached {
 	const struct vmti_page *map;
 	struct vmti_page *frozen;
 	pthread_mutex_t mu; /* loops, freeze, watcher state */
-	int *loops;
-	size_t nloops, cap;
+	struct vmti_efd_set loops;
 	int pidfd, sock, notify, wake;
 	bool have_thread, stop;
 	pthread_t thread;
@@ -75,8 +74,7 @@ static struct attached *to_attached(const vmt_source *src)
 
 static void wake_loops_locked(struct attached *a)
 {
-	for (size_t i = 0; i < a->nloops; i++)
-		vmti_efd_wake(a->loops[i]);
+	vmti_efd_set_wake(&a->loops);
 }
 
 /*
@@ -119,22 +117,10 @@ static void check_alive_locked(struct attached *a)
 static int attached_subscribe(vmt_source *src, int efd)
 {
 	struct attached *a = to_attached(src);
-	int r = 0;
+	int r;
 
 	pthread_mutex_lock(&a->mu);
-	if (a->nloops == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 4;
-		int *l = realloc(a->loops, cap * sizeof(*l));
-
-		if (!l) {
-			r = -ENOMEM;
-			goto out;
-		}
-		a->loops = l;
-		a->cap = cap;
-	}
-	a->loops[a->nloops++] = efd;
-out:
+	r = vmti_efd_set_add(&a->loops, efd);
 	pthread_mutex_unlock(&a->mu);
 	return r;
 }
@@ -144,12 +130,7 @@ static void attached_unsubscribe(vmt_source *src, int efd)
 	struct attached *a = to_attached(src);
 
 	pthread_mutex_lock(&a->mu);
-	for (size_t i = 0; i < a->nloops; i++) {
-		if (a->loops[i] == efd) {
-			a->loops[i] = a->loops[--a->nloops];
-			break;
-		}
-	}
+	vmti_efd_set_remove(&a->loops, efd);
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -315,7 +296,7 @@ static void attached_destroy(struct attached *a)
 	if (a->map)
 		munmap((void *)a->map, VMTI_PAGE_MAP_SIZE);
 	free(a->frozen);
-	free(a->loops);
+	vmti_efd_set_free(&a->loops);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
 }

@@ -299,7 +299,7 @@ static size_t nsubs(vmt_keeper *k)
 	size_t n;
 
 	pthread_mutex_lock(&k->lock);
-	n = k->nsubs;
+	n = k->subs.n;
 	pthread_mutex_unlock(&k->lock);
 	return n;
 }
