@@ -24,6 +24,7 @@
 
 #include <vmtime/share.h>
 
+#include "array.h"
 #include "efd.h"
 #include "json.h"
 #include "keeper-internal.h"
@@ -174,17 +175,10 @@ static void accept_locked(vmt_listener *l)
 			l->refused++;
 			continue;
 		}
-		if (l->nconns == l->cap) {
-			size_t cap = l->cap ? l->cap * 2 : 8;
-			struct conn *c = realloc(l->conns, cap * sizeof(*c));
-
-			if (!c) {
-				close(fd);
-				l->refused++;
-				continue;
-			}
-			l->conns = c;
-			l->cap = cap;
+		if (VMTI_ARRAY_GROW(l->conns, l->cap, l->nconns + 1) < 0) {
+			close(fd);
+			l->refused++;
+			continue;
 		}
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = fd };
 
