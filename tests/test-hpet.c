@@ -31,77 +31,42 @@
 #define FREQ_100M 100000000u	/* 10 ns a tick: round numbers */
 
 struct fx {
-	vmt_keeper *k;
-	vmt_source *src;
-	vmt_loop *loop;
+	struct dev_clock clk;
 	vmt_hpet *h;
-	int accept;
-	atomic_int edges[64];	/* level-1 calls per line */
-	atomic_int level[64];	/* the line's last level */
-	vmt_ns last_at;
+	struct dev_irq_log irq;	/* every I/O APIC input */
 };
-
-static int fake_irq(void *opaque, unsigned line, int level)
-{
-	struct fx *f = opaque;
-
-	ASSERT_TRUE(line < 64);
-	atomic_store(&f->level[line], level);
-	if (!level)
-		return 0;
-	atomic_fetch_add(&f->edges[line], 1);
-	f->last_at = vmt_now(f->src, VMT_CLOCK_VM);
-	return f->accept;
-}
 
 static void fx_dev(struct fx *f, enum vmt_tick_policy ticks, uint64_t freq, vmt_ns min_period)
 {
 	struct vmt_hpet_config c;
 
 	ASSERT_OK(vmt_hpet_config_init(&c));
-	c.dev.irq = fake_irq;
-	c.dev.irq_opaque = f;
+	c.dev.irq = dev_irq_record;
+	c.dev.irq_opaque = &f->irq;
 	c.dev.ticks = ticks;
 	c.dev.min_period_ns = min_period;
 	c.freq_hz = freq;
-	ASSERT_OK(vmt_hpet_new(f->loop, &c, &f->h));
+	ASSERT_OK(vmt_hpet_new(f->clk.loop, &c, &f->h));
 }
 
 static void fx_clock(struct fx *f, vmt_ns t0)
 {
-	struct vmt_keeper_config kc = VMT_KEEPER_CONFIG_INIT;
-
 	memset(f, 0, sizeof(*f));
-	kc.mode = VMT_KEEPER_MANUAL;
-	kc.initial_vm_time = t0;
-	ASSERT_OK(vmt_keeper_new(&kc, &f->k));
-	f->src = vmt_keeper_source(f->k);
-	ASSERT_OK(vmt_loop_new(f->src, &f->loop));
-	f->accept = 1;
+	dev_clock_init(&f->clk, t0);
+	dev_irq_init(&f->irq, f->clk.src, DEV_IRQ_LINES);
 }
 
 static void fx_init(struct fx *f, enum vmt_tick_policy ticks, uint64_t freq)
 {
 	fx_clock(f, 5 * SEC);
 	fx_dev(f, ticks, freq, 0);
-	ASSERT_OK(vmt_keeper_start(f->k));
+	ASSERT_OK(vmt_keeper_start(f->clk.k));
 }
 
 static void fx_fini(struct fx *f)
 {
 	vmt_hpet_free(f->h);
-	vmt_loop_free(f->loop);
-	vmt_keeper_free(f->k);
-}
-
-static vmt_ns now(struct fx *f)
-{
-	return vmt_now(f->src, VMT_CLOCK_VM);
-}
-
-static void run_to(struct fx *f, vmt_ns t)
-{
-	ASSERT_OK(vmt_loop_run_until(f->loop, t));
+	dev_clock_fini(&f->clk);
 }
 
 static uint64_t rd(struct fx *f, unsigned off)
@@ -132,7 +97,7 @@ static void wr32(struct fx *f, unsigned off, uint64_t v)
 
 static int edges(struct fx *f, unsigned line)
 {
-	return atomic_load(&f->edges[line]);
+	return atomic_load(&f->irq.raises[line]);
 }
 
 static void check_books(struct fx *f)
@@ -191,7 +156,7 @@ TEST(capabilities_and_power_up_state)
 		c.timers = 32;
 		c.freq_hz = FREQ_100M;
 		c.route_cap = 0x00000f00;
-		ASSERT_OK(vmt_hpet_new(f.loop, &c, &f.h));
+		ASSERT_OK(vmt_hpet_new(f.clk.loop, &c, &f.h));
 	}
 	ASSERT_UEQ(rd(&f, VMT_HPET_GCAP_ID), 0x009896808086bf01ull);
 	ASSERT_UEQ(rd(&f, CONF(31)), 0x00000f0000000030ull);
@@ -205,11 +170,11 @@ TEST(counter_counts_exactly_and_halts)
 
 	fx_init(&f, VMT_TICKS_COALESCE, 0);
 	enable(&f);
-	t0 = now(&f);
-	run_to(&f, t0 + SEC);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + SEC);
 	/* floor(10^15 / 69841279): the announced period is what counts */
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), 14318179);
-	run_to(&f, t0 + 3600 * SEC);
+	dev_run_to(&f.clk, t0 + 3600 * SEC);
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), 51545447785ull);
 	ASSERT_UEQ(rd32(&f, VMT_HPET_MAIN_COUNTER), 51545447785ull & 0xffffffff);
 	ASSERT_UEQ(rd32(&f, VMT_HPET_MAIN_COUNTER + 4), 51545447785ull >> 32);
@@ -218,7 +183,7 @@ TEST(counter_counts_exactly_and_halts)
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), 51545447785ull);
 	/* Halted: frozen, and writable (either half). */
 	wr(&f, VMT_HPET_GEN_CONF, 0);
-	run_to(&f, now(&f) + SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), 51545447785ull);
 	wr32(&f, VMT_HPET_MAIN_COUNTER + 4, 0x12);
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), 0x12ull << 32 | (51545447785ull & 0xffffffff));
@@ -227,16 +192,16 @@ TEST(counter_counts_exactly_and_halts)
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), 7);
 	/* Running again: counts from the written value at the same rate. */
 	enable(&f);
-	t0 = now(&f);
-	run_to(&f, t0 + 69);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 69);
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), 7);
-	run_to(&f, t0 + 70);
+	dev_run_to(&f.clk, t0 + 70);
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), 8);
 	/* The 64-bit counter wraps to 0. */
 	wr(&f, VMT_HPET_GEN_CONF, 0);
 	wr(&f, VMT_HPET_MAIN_COUNTER, UINT64_MAX);
 	enable(&f);
-	run_to(&f, now(&f) + 140);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 140);
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), 1);
 	fx_fini(&f);
 }
@@ -250,29 +215,29 @@ TEST(one_shot_fires_once_when_the_counter_reaches_it)
 	wr(&f, CONF(2), ENB | ROUTE(20));
 	wr(&f, CMP(2), 500);	/* 5 us */
 	enable(&f);
-	t0 = now(&f);
-	run_to(&f, t0 + 4999);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 4999);
 	ASSERT_EQ(edges(&f, 20), 0);
-	run_to(&f, t0 + 5000);
+	dev_run_to(&f.clk, t0 + 5000);
 	ASSERT_EQ(edges(&f, 20), 1);
-	ASSERT_UEQ(f.last_at, t0 + 5000);
-	ASSERT_EQ(atomic_load(&f.level[20]), 0);	/* a pulse */
+	ASSERT_UEQ(f.irq.last_at, t0 + 5000);
+	ASSERT_EQ(atomic_load(&f.irq.level[20]), 0);	/* a pulse */
 	ASSERT_UEQ(rd(&f, CMP(2)), 500);
 	ASSERT_UEQ(rd(&f, VMT_HPET_GINTR_STA), 0);	/* edge: no status */
-	run_to(&f, t0 + 10 * SEC);
+	dev_run_to(&f.clk, t0 + 10 * SEC);
 	ASSERT_EQ(edges(&f, 20), 1);	/* 64-bit: not again for 2^64 ticks */
 	/* A comparator at the counter's current value waits for the next wrap. */
 	wr(&f, CMP(2), rd(&f, VMT_HPET_MAIN_COUNTER));
-	run_to(&f, now(&f) + SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
 	ASSERT_EQ(edges(&f, 20), 1);
 	/* One already passed does too; a later one fires. */
 	wr(&f, CMP(2), rd(&f, VMT_HPET_MAIN_COUNTER) + 10);
-	run_to(&f, now(&f) + 100);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 100);
 	ASSERT_EQ(edges(&f, 20), 2);
 	/* Disabled: counts as a match, raises nothing. */
 	wr(&f, CONF(2), ROUTE(20));
 	wr(&f, CMP(2), rd(&f, VMT_HPET_MAIN_COUNTER) + 10);
-	run_to(&f, now(&f) + 100);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 100);
 	ASSERT_EQ(edges(&f, 20), 2);
 	check_books(&f);
 	fx_fini(&f);
@@ -292,16 +257,16 @@ TEST(one_shot_in_32_bit_mode_fires_again_after_the_wrap)
 	ASSERT_UEQ(rd(&f, CMP(0)), 0x10);
 	wr(&f, VMT_HPET_MAIN_COUNTER, 0xfffffff0ull);
 	enable(&f);
-	t0 = now(&f);
-	run_to(&f, t0 + 0x20 * 10 - 1);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 0x20 * 10 - 1);
 	ASSERT_EQ(edges(&f, 21), 0);
-	run_to(&f, t0 + 0x20 * 10);	/* low half 0x10 after the wrap */
+	dev_run_to(&f.clk, t0 + 0x20 * 10);	/* low half 0x10 after the wrap */
 	ASSERT_EQ(edges(&f, 21), 1);
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), 0x100000010ull);
 	/* Again 2^32 ticks (42.9 s at 100 MHz) later. */
-	run_to(&f, t0 + 0x20 * 10 + (1ull << 32) * 10 - 1);
+	dev_run_to(&f.clk, t0 + 0x20 * 10 + (1ull << 32) * 10 - 1);
 	ASSERT_EQ(edges(&f, 21), 1);
-	run_to(&f, t0 + 0x20 * 10 + (1ull << 32) * 10);
+	dev_run_to(&f.clk, t0 + 0x20 * 10 + (1ull << 32) * 10);
 	ASSERT_EQ(edges(&f, 21), 2);
 	fx_fini(&f);
 }
@@ -318,26 +283,26 @@ TEST(periodic_adds_the_period_on_each_match)
 	wr(&f, CMP(0), 50000);	/* then the period: 500 us */
 	ASSERT_UEQ(rd(&f, CMP(0)), 100000);
 	enable(&f);
-	t0 = now(&f);
-	run_to(&f, t0 + VMT_NS_PER_MS - 1);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + VMT_NS_PER_MS - 1);
 	ASSERT_EQ(edges(&f, 22), 0);
-	run_to(&f, t0 + VMT_NS_PER_MS);
+	dev_run_to(&f.clk, t0 + VMT_NS_PER_MS);
 	ASSERT_EQ(edges(&f, 22), 1);
 	ASSERT_UEQ(rd(&f, CMP(0)), 150000);	/* the next match */
-	run_to(&f, t0 + VMT_NS_PER_MS + 1000 * 500000);
+	dev_run_to(&f.clk, t0 + VMT_NS_PER_MS + 1000 * 500000);
 	ASSERT_EQ(edges(&f, 22), 1001);
-	ASSERT_UEQ(f.last_at, t0 + VMT_NS_PER_MS + 1000 * 500000);
+	ASSERT_UEQ(f.irq.last_at, t0 + VMT_NS_PER_MS + 1000 * 500000);
 	/* Without VAL_SET a comparator write sets only the period. */
 	wr(&f, CMP(0), 20000);
 	ASSERT_UEQ(rd(&f, CMP(0)), 100000 + 1001 * 50000ull);
-	run_to(&f, now(&f) + 500000);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 500000);
 	ASSERT_EQ(edges(&f, 22), 1002);
-	run_to(&f, now(&f) + 200000);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 200000);
 	ASSERT_EQ(edges(&f, 22), 1003);
 	check_books(&f);
 	/* Back to one-shot: stops after the match under way. */
 	wr(&f, CONF(0), ENB | ROUTE(22));
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_EQ(edges(&f, 22), 1004);
 	fx_fini(&f);
 }
@@ -353,13 +318,13 @@ TEST(periodic_32_bit_mode_wraps_the_comparator)
 	wr32(&f, CMP(1), 0x1000);	/* 40.96 us */
 	wr(&f, VMT_HPET_MAIN_COUNTER, 0xfffffe00u);
 	enable(&f);
-	t0 = now(&f);
-	run_to(&f, t0 + 0x100 * 10);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 0x100 * 10);
 	ASSERT_EQ(edges(&f, 20), 1);
 	ASSERT_UEQ(rd(&f, CMP(1)), 0xf00);	/* 0xffffff00 + 0x1000 mod 2^32 */
-	run_to(&f, t0 + 0x1100 * 10 - 1);
+	dev_run_to(&f.clk, t0 + 0x1100 * 10 - 1);
 	ASSERT_EQ(edges(&f, 20), 1);
-	run_to(&f, t0 + 0x1100 * 10);
+	dev_run_to(&f.clk, t0 + 0x1100 * 10);
 	ASSERT_EQ(edges(&f, 20), 2);
 	ASSERT_UEQ(rd(&f, CMP(1)), 0x1f00);
 	fx_fini(&f);
@@ -375,32 +340,32 @@ TEST(level_interrupt_holds_status_until_written_one)
 	wr(&f, CMP(1), 10000);
 	wr(&f, CMP(1), 10000);	/* 100 us */
 	enable(&f);
-	t0 = now(&f);
-	run_to(&f, t0 + 100000);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 100000);
 	ASSERT_EQ(edges(&f, 23), 1);
-	ASSERT_EQ(atomic_load(&f.level[23]), 1);
+	ASSERT_EQ(atomic_load(&f.irq.level[23]), 1);
 	ASSERT_UEQ(rd(&f, VMT_HPET_GINTR_STA), 2);
 	/* Unacknowledged: the next matches coalesce, the line stays up. */
-	run_to(&f, t0 + 500000);
+	dev_run_to(&f.clk, t0 + 500000);
 	ASSERT_EQ(edges(&f, 23), 1);
 	/* Writing 0 does nothing; writing 1 clears and deasserts. */
 	wr(&f, VMT_HPET_GINTR_STA, 0);
 	ASSERT_UEQ(rd(&f, VMT_HPET_GINTR_STA), 2);
 	wr(&f, VMT_HPET_GINTR_STA, ~0ull);
 	ASSERT_UEQ(rd(&f, VMT_HPET_GINTR_STA), 0);
-	ASSERT_EQ(atomic_load(&f.level[23]), 0);
-	run_to(&f, t0 + 600000);
+	ASSERT_EQ(atomic_load(&f.irq.level[23]), 0);
+	dev_run_to(&f.clk, t0 + 600000);
 	ASSERT_EQ(edges(&f, 23), 2);
-	ASSERT_EQ(atomic_load(&f.level[23]), 1);
+	ASSERT_EQ(atomic_load(&f.irq.level[23]), 1);
 	/* Disabling the interrupt deasserts but keeps the status. */
 	wr(&f, CONF(1), LVL | PER | ROUTE(23));
-	ASSERT_EQ(atomic_load(&f.level[23]), 0);
+	ASSERT_EQ(atomic_load(&f.irq.level[23]), 0);
 	ASSERT_UEQ(rd(&f, VMT_HPET_GINTR_STA), 2);
 	wr32(&f, VMT_HPET_GINTR_STA, 2);
 	/* A disabled level comparator still sets its status bit. */
-	run_to(&f, now(&f) + 100000);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 100000);
 	ASSERT_UEQ(rd(&f, VMT_HPET_GINTR_STA), 2);
-	ASSERT_EQ(atomic_load(&f.level[23]), 0);
+	ASSERT_EQ(atomic_load(&f.irq.level[23]), 0);
 	ASSERT_EQ(edges(&f, 23), 2);
 	/* Switching to edge clears it. */
 	wr(&f, CONF(1), PER | ROUTE(23));
@@ -421,14 +386,14 @@ TEST(legacy_replacement_routes_timers_0_and_1_to_irq0_and_irq8)
 	}
 	wr(&f, VMT_HPET_GEN_CONF, VMT_HPET_ENABLE_CNF | VMT_HPET_LEG_RT_CNF);
 	ASSERT_UEQ(rd(&f, VMT_HPET_GEN_CONF), 3);
-	run_to(&f, now(&f) + 100000);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 100000);
 	ASSERT_EQ(edges(&f, VMT_HPET_LINE_IRQ0), 10);
 	ASSERT_EQ(edges(&f, VMT_HPET_LINE_IRQ8), 10);
 	ASSERT_EQ(edges(&f, 22), 10);
 	ASSERT_EQ(edges(&f, 20) + edges(&f, 21), 0);
 	/* Legacy off: the routes again. */
 	wr(&f, VMT_HPET_GEN_CONF, VMT_HPET_ENABLE_CNF);
-	run_to(&f, now(&f) + 100000);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 100000);
 	ASSERT_EQ(edges(&f, 20), 10);
 	ASSERT_EQ(edges(&f, 21), 10);
 	ASSERT_EQ(edges(&f, VMT_HPET_LINE_IRQ0), 10);
@@ -448,7 +413,7 @@ TEST(route_outside_the_capability_is_refused)
 	wr(&f, CMP(1), 100);
 	wr(&f, CMP(0), 100);
 	enable(&f);
-	run_to(&f, now(&f) + SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
 	ASSERT_EQ(edges(&f, 0), 0);
 	ASSERT_EQ(edges(&f, 21), 1);
 	check_books(&f);
@@ -465,17 +430,17 @@ TEST(pause_freezes_the_counter_and_raises_nothing)
 	wr(&f, CMP(0), 100000);
 	wr(&f, CMP(0), 100000);	/* 1 ms */
 	enable(&f);
-	run_to(&f, now(&f) + 300000);
-	ASSERT_OK(vmt_keeper_stop(f.k));
+	dev_run_to(&f.clk, dev_now(&f.clk) + 300000);
+	ASSERT_OK(vmt_keeper_stop(f.clk.k));
 	c = rd(&f, VMT_HPET_MAIN_COUNTER);
 	ASSERT_UEQ(c, 30000);
-	ASSERT_OK(vmt_loop_dispatch(f.loop));
+	ASSERT_OK(vmt_loop_dispatch(f.clk.loop));
 	ASSERT_UEQ(rd(&f, VMT_HPET_MAIN_COUNTER), c);
 	ASSERT_EQ(edges(&f, 20), 0);
-	ASSERT_OK(vmt_keeper_start(f.k));
-	run_to(&f, now(&f) + 700000 - 1);
+	ASSERT_OK(vmt_keeper_start(f.clk.k));
+	dev_run_to(&f.clk, dev_now(&f.clk) + 700000 - 1);
 	ASSERT_EQ(edges(&f, 20), 0);
-	run_to(&f, now(&f) + 1);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 1);
 	ASSERT_EQ(edges(&f, 20), 1);
 	fx_fini(&f);
 }
@@ -497,10 +462,10 @@ TEST(save_restore_mid_period_resumes_exactly)
 	wr(&f, CONF(1), ENB | M32 | ROUTE(21));
 	wr(&f, CMP(1), 22909);	/* 1599993.86 ns */
 	enable(&f);
-	t0 = now(&f);
-	run_to(&f, t0 + 1500033);	/* a level match at ~1 ms, status still set */
-	ASSERT_OK(vmt_keeper_stop(f.k));
-	ts = now(&f);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 1500033);	/* a level match at ~1 ms, status still set */
+	ASSERT_OK(vmt_keeper_stop(f.clk.k));
+	ts = dev_now(&f.clk);
 	ASSERT_UEQ(rd(&f, VMT_HPET_GINTR_STA), 4);
 	ASSERT_OK(vmt_snap_writer_new(&sw));
 	ASSERT_OK(vmt_snap_writer_section(sw, "hpet", 1, &w));
@@ -510,22 +475,22 @@ TEST(save_restore_mid_period_resumes_exactly)
 	fx_clock(&g, ts);
 	fx_dev(&g, VMT_TICKS_COALESCE, 0, 0);
 	ASSERT_OK(vmt_hpet_restore(g.h, &r, 3));
-	ASSERT_EQ(atomic_load(&g.level[22]), 0);	/* nothing raised by the restore */
-	ASSERT_OK(vmt_keeper_start(g.k));
-	ASSERT_OK(vmt_keeper_start(f.k));
+	ASSERT_EQ(atomic_load(&g.irq.level[22]), 0);	/* nothing raised by the restore */
+	ASSERT_OK(vmt_keeper_start(g.clk.k));
+	ASSERT_OK(vmt_keeper_start(f.clk.k));
 	ASSERT_UEQ(rd(&g, VMT_HPET_GINTR_STA), 4);
 	ASSERT_UEQ(rd(&g, CMP(2)), rd(&f, CMP(2)));
 	ASSERT_UEQ(rd(&g, CONF(1)), rd(&f, CONF(1)));
 	/* Both run side by side: every counter read and interrupt agree. */
 	for (vmt_ns t = ts; t < ts + 200000; t += 7) {
-		run_to(&f, t);
-		run_to(&g, t);
+		dev_run_to(&f.clk, t);
+		dev_run_to(&g.clk, t);
 		ASSERT_UEQ(rd(&g, VMT_HPET_MAIN_COUNTER), rd(&f, VMT_HPET_MAIN_COUNTER));
 	}
 	ASSERT_EQ(edges(&g, 21), edges(&f, 21));
 	ASSERT_EQ(edges(&g, 21), 1);	/* the one-shot, after the restore */
-	ASSERT_UEQ(g.last_at, t0 + 1599994);
-	ASSERT_UEQ(f.last_at, t0 + 1599994);
+	ASSERT_UEQ(g.irq.last_at, t0 + 1599994);
+	ASSERT_UEQ(f.irq.last_at, t0 + 1599994);
 	wr(&g, VMT_HPET_GINTR_STA, 4);
 	ASSERT_ERR(vmt_hpet_restore(g.h, &r, 4), -ENOENT);
 	ASSERT_ERR(vmt_hpet_restore(NULL, &r, 3), -EINVAL);
@@ -589,7 +554,7 @@ TEST(minimum_period_clamps_a_one_tick_period)
 	wr(&f, CMP(0), 1);
 	wr(&f, CMP(0), 1);	/* every 10 ns */
 	enable(&f);
-	run_to(&f, now(&f) + VMT_NS_PER_MS);
+	dev_run_to(&f.clk, dev_now(&f.clk) + VMT_NS_PER_MS);
 	/* At most one raise per 10 us. */
 	ASSERT_LE(edges(&f, 20), 101);
 	ASSERT_GE(edges(&f, 20), 99);
@@ -602,12 +567,12 @@ TEST(minimum_period_clamps_a_one_tick_period)
 	/* A lowered minimum of 1 ns: still one raise per loop pass at most. */
 	fx_clock(&f, 0);
 	fx_dev(&f, VMT_TICKS_COALESCE, FREQ_100M, 1);
-	ASSERT_OK(vmt_keeper_start(f.k));
+	ASSERT_OK(vmt_keeper_start(f.clk.k));
 	wr(&f, CONF(0), ENB | PER | SETVAL | ROUTE(20));
 	wr(&f, CMP(0), 1);
 	wr(&f, CMP(0), 1);
 	enable(&f);
-	run_to(&f, now(&f) + 10000);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10000);
 	ASSERT_UEQ(edges(&f, 20), 1000);
 	check_books(&f);
 	fx_fini(&f);
@@ -628,16 +593,16 @@ TEST(reinject_retries_coalesced_edges)
 
 	fx_init(&f, VMT_TICKS_REINJECT, FREQ_100M);
 	periodic_1ms(&f, 0);
-	f.accept = 0;	/* the guest has interrupts off */
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
+	f.irq.accept = 0;	/* the guest has interrupts off */
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_OK(vmt_hpet_get_stats(f.h, &st));
 	ASSERT_UEQ(st.ticks, 10);
 	ASSERT_UEQ(st.lost, 0);
 	ASSERT_UEQ(st.backlog, 10);
 	ASSERT_UGE(st.coalesced, 10);	/* each retry was coalesced too */
 	check_books(&f);
-	f.accept = 1;
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
+	f.irq.accept = 1;
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_OK(vmt_hpet_get_stats(f.h, &st));
 	ASSERT_UEQ(st.ticks, 20);
 	ASSERT_UEQ(st.raised, 20);	/* every tick delivered in the end */
@@ -658,7 +623,7 @@ TEST(reinject_on_a_level_comparator_takes_one_per_status_clear)
 
 	fx_init(&f, VMT_TICKS_REINJECT, FREQ_100M);
 	periodic_1ms(&f, LVL);
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_EQ(edges(&f, 20), 1);
 	ASSERT_OK(vmt_hpet_get_stats(f.h, &st));
 	ASSERT_UEQ(st.ticks, 10);
@@ -667,11 +632,11 @@ TEST(reinject_on_a_level_comparator_takes_one_per_status_clear)
 	for (int i = 0; i < 9; i++) {
 		wr(&f, VMT_HPET_GINTR_STA, 1);
 		ASSERT_UEQ(rd(&f, VMT_HPET_GINTR_STA), 1);	/* the next one at once */
-		ASSERT_EQ(atomic_load(&f.level[20]), 1);
+		ASSERT_EQ(atomic_load(&f.irq.level[20]), 1);
 	}
 	wr(&f, VMT_HPET_GINTR_STA, 1);
 	ASSERT_UEQ(rd(&f, VMT_HPET_GINTR_STA), 0);
-	ASSERT_EQ(atomic_load(&f.level[20]), 0);
+	ASSERT_EQ(atomic_load(&f.irq.level[20]), 0);
 	ASSERT_OK(vmt_hpet_get_stats(f.h, &st));
 	ASSERT_UEQ(st.raised, 10);
 	ASSERT_UEQ(st.backlog, 0);
@@ -687,16 +652,16 @@ TEST(coalesce_and_delay_lose_missed_ticks)
 
 	fx_init(&f, VMT_TICKS_COALESCE, FREQ_100M);
 	periodic_1ms(&f, 0);
-	f.accept = 0;
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
+	f.irq.accept = 0;
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_OK(vmt_hpet_get_stats(f.h, &st));
 	ASSERT_UEQ(st.lost, 10);
 	ASSERT_UEQ(st.coalesced, 10);
 	check_books(&f);
 	/* Matches the loop missed merge into one; the grid is kept. */
-	f.accept = 1;
-	ASSERT_OK(vmt_keeper_advance(f.k, 5500 * VMT_NS_PER_US));
-	run_to(&f, now(&f));
+	f.irq.accept = 1;
+	ASSERT_OK(vmt_keeper_advance(f.clk.k, 5500 * VMT_NS_PER_US));
+	dev_run_to(&f.clk, dev_now(&f.clk));
 	ASSERT_EQ(edges(&f, 20), 11);
 	ASSERT_OK(vmt_hpet_get_stats(f.h, &st));
 	ASSERT_UEQ(st.lost, 14);
@@ -706,12 +671,12 @@ TEST(coalesce_and_delay_lose_missed_ticks)
 	/* DELAY: one interrupt, then the grid counts from now. */
 	fx_init(&f, VMT_TICKS_DELAY, FREQ_100M);
 	periodic_1ms(&f, 0);
-	t0 = now(&f);
-	ASSERT_OK(vmt_keeper_advance(f.k, 5500 * VMT_NS_PER_US));
-	run_to(&f, now(&f));
+	t0 = dev_now(&f.clk);
+	ASSERT_OK(vmt_keeper_advance(f.clk.k, 5500 * VMT_NS_PER_US));
+	dev_run_to(&f.clk, dev_now(&f.clk));
 	ASSERT_EQ(edges(&f, 20), 1);
 	ASSERT_UEQ(rd(&f, CMP(0)), 550000 + 100000);
-	run_to(&f, t0 + 6500 * VMT_NS_PER_US);
+	dev_run_to(&f.clk, t0 + 6500 * VMT_NS_PER_US);
 	ASSERT_EQ(edges(&f, 20), 2);
 	ASSERT_OK(vmt_hpet_get_stats(f.h, &st));
 	ASSERT_UEQ(st.ticks, 6);
@@ -748,28 +713,28 @@ TEST(bad_offsets_sizes_and_arguments)
 
 	ASSERT_OK(vmt_hpet_config_init(&c));
 	ASSERT_ERR(vmt_hpet_new(NULL, &c, &h), -EINVAL);
-	ASSERT_ERR(vmt_hpet_new(f.loop, NULL, &h), -EINVAL);
-	ASSERT_ERR(vmt_hpet_new(f.loop, &c, NULL), -EINVAL);
+	ASSERT_ERR(vmt_hpet_new(f.clk.loop, NULL, &h), -EINVAL);
+	ASSERT_ERR(vmt_hpet_new(f.clk.loop, &c, NULL), -EINVAL);
 	c.freq_hz = 9999999;	/* a period over 100 ns */
-	ASSERT_ERR(vmt_hpet_new(f.loop, &c, &h), -EINVAL);
+	ASSERT_ERR(vmt_hpet_new(f.clk.loop, &c, &h), -EINVAL);
 	c.freq_hz = 10000000;	/* exactly 100 ns: allowed */
-	ASSERT_OK(vmt_hpet_new(f.loop, &c, &h));
+	ASSERT_OK(vmt_hpet_new(f.clk.loop, &c, &h));
 	vmt_hpet_free(h);
 	c.freq_hz = 1000000001;
-	ASSERT_ERR(vmt_hpet_new(f.loop, &c, &h), -EINVAL);
+	ASSERT_ERR(vmt_hpet_new(f.clk.loop, &c, &h), -EINVAL);
 	c.freq_hz = 0;
 	c.timers = 2;
-	ASSERT_ERR(vmt_hpet_new(f.loop, &c, &h), -EINVAL);
+	ASSERT_ERR(vmt_hpet_new(f.clk.loop, &c, &h), -EINVAL);
 	c.timers = 33;
-	ASSERT_ERR(vmt_hpet_new(f.loop, &c, &h), -EINVAL);
+	ASSERT_ERR(vmt_hpet_new(f.clk.loop, &c, &h), -EINVAL);
 	c.timers = 0;
 	c.dev.ticks = (enum vmt_tick_policy)7;
-	ASSERT_ERR(vmt_hpet_new(f.loop, &c, &h), -EINVAL);
+	ASSERT_ERR(vmt_hpet_new(f.clk.loop, &c, &h), -EINVAL);
 	c.dev.ticks = VMT_TICKS_COALESCE;
 	c.dev.name = "bad\"name";
-	ASSERT_ERR(vmt_hpet_new(f.loop, &c, &h), -EINVAL);
+	ASSERT_ERR(vmt_hpet_new(f.clk.loop, &c, &h), -EINVAL);
 	c.dev.name = "0123456789012345678901234567890123456789012345678901234567890123";
-	ASSERT_ERR(vmt_hpet_new(f.loop, &c, &h), -ENAMETOOLONG);
+	ASSERT_ERR(vmt_hpet_new(f.clk.loop, &c, &h), -ENAMETOOLONG);
 	fx_fini(&f);
 }
 
@@ -794,12 +759,12 @@ TEST(hostile_streams)
 			else
 				ASSERT_OK(vmt_hpet_read(f.h, off, size, &v));
 		}
-		run_to(&f, now(&f) + (vmt_ns)(rand_r(&seed) % 200000));
+		dev_run_to(&f.clk, dev_now(&f.clk) + (vmt_ns)(rand_r(&seed) % 200000));
 		check_books(&f);
 	}
 	/* Every comparator at a 1-tick period for 10 ms: bounded raises. */
 	for (int l = 0; l < 64; l++)
-		atomic_store(&f.edges[l], 0);
+		atomic_store(&f.irq.raises[l], 0);
 	ASSERT_OK(vmt_hpet_reset(f.h));
 	for (unsigned i = 0; i < 3; i++) {
 		wr(&f, CONF(i), ENB | PER | SETVAL | ROUTE(20));
@@ -807,7 +772,7 @@ TEST(hostile_streams)
 		wr(&f, CMP(i), 1);
 	}
 	enable(&f);
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_LE(edges(&f, 20), 3 * 1002);
 	check_books(&f);
 	fx_fini(&f);
@@ -839,7 +804,7 @@ TEST(inspect_and_unit)
 	ASSERT_ERR(vmt_hpet_add_unit(f.h, units, &u), -ENOENT);
 	ASSERT_ERR(vmt_hpet_add_unit(NULL, units, &u), -EINVAL);
 	ASSERT_ERR(vmt_hpet_add_unit(f.h, NULL, &u), -EINVAL);
-	ASSERT_OK(vmt_keeper_add_unit(f.k, units, NULL));
+	ASSERT_OK(vmt_keeper_add_unit(f.clk.k, units, NULL));
 	ASSERT_OK(vmt_hpet_add_unit(f.h, units, &u));
 	ASSERT_STREQ(vmt_unit_name(u), "hpet");
 	{
@@ -848,7 +813,7 @@ TEST(inspect_and_unit)
 		const void *p;
 		size_t n;
 
-		ASSERT_OK(vmt_keeper_stop(f.k));
+		ASSERT_OK(vmt_keeper_stop(f.clk.k));
 		ASSERT_OK(vmt_snap_writer_new(&sw));
 		ASSERT_OK(vmt_units_save(units, sw, NULL));
 		ASSERT_OK(vmt_snap_writer_save_buffer(sw, &p, &n, NULL));
@@ -877,9 +842,9 @@ TEST(reinject_without_an_irq_callback_drops_instead_of_retrying)
 	ASSERT_OK(vmt_hpet_config_init(&c));
 	c.dev.ticks = VMT_TICKS_REINJECT;	/* no irq: interrupts are dropped */
 	c.freq_hz = FREQ_100M;
-	ASSERT_OK(vmt_hpet_new(f.loop, &c, &f.h));
+	ASSERT_OK(vmt_hpet_new(f.clk.loop, &c, &f.h));
 	periodic_1ms(&f, 0);
-	callbacks = vmt_loop_run_until(f.loop, now(&f) + 10 * VMT_NS_PER_MS);
+	callbacks = vmt_loop_run_until(f.clk.loop, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_OK(vmt_hpet_get_stats(f.h, &st));
 	ASSERT_UEQ(st.ticks, 10);
 	ASSERT_UEQ(st.lost, 10);
@@ -933,7 +898,7 @@ TEST(threaded_register_access)
 		ASSERT_EQ(pthread_create(&th[i], NULL, race, &rc[i]), 0);
 	}
 	for (int i = 0; i < 2000; i++)
-		run_to(&f, now(&f) + 20000);
+		dev_run_to(&f.clk, dev_now(&f.clk) + 20000);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);

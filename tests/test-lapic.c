@@ -26,26 +26,19 @@
 #define DEADLINE (VMT_LAPIC_MODE_TSC_DEADLINE << VMT_LAPIC_LVT_MODE_SHIFT)
 
 struct fx {
-	vmt_keeper *k;
-	vmt_source *src;
-	vmt_loop *loop;
+	struct dev_clock clk;
 	vmt_lapic *l;
-	int accept;
-	atomic_int nirq;
+	struct dev_irq_log irq;
 	int last_vector;
-	vmt_ns last_at;
 };
 
 static int fake_irq(void *opaque, unsigned line, int level)
 {
 	struct fx *f = opaque;
 
-	if (line != 0 || !level)
-		return 0;
-	atomic_fetch_add(&f->nirq, 1);
-	f->last_vector = vmt_lapic_vector(f->l);	/* allowed from the callback */
-	f->last_at = vmt_now(f->src, VMT_CLOCK_VM);
-	return f->accept;
+	if (line == 0 && level)
+		f->last_vector = vmt_lapic_vector(f->l);	/* allowed from the callback */
+	return dev_irq_record(&f->irq, line, level);
 }
 
 static void fx_dev(struct fx *f, enum vmt_tick_policy ticks, uint64_t bus_hz, uint64_t tsc_hz,
@@ -61,39 +54,28 @@ static void fx_dev(struct fx *f, enum vmt_tick_policy ticks, uint64_t bus_hz, ui
 	c.bus_hz = bus_hz;
 	c.tsc_hz = tsc_hz;
 	c.tsc_offset = 1000;
-	ASSERT_OK(vmt_lapic_new(f->loop, &c, &f->l));
+	ASSERT_OK(vmt_lapic_new(f->clk.loop, &c, &f->l));
+}
+
+/* A stopped clock at @t0 and its interrupt log, no device yet. */
+static void fx_clock(struct fx *f, vmt_ns t0)
+{
+	memset(f, 0, sizeof(*f));
+	dev_clock_init(&f->clk, t0);
+	dev_irq_init(&f->irq, f->clk.src, 1);
 }
 
 static void fx_init(struct fx *f, enum vmt_tick_policy ticks)
 {
-	struct vmt_keeper_config kc = VMT_KEEPER_CONFIG_INIT;
-
-	memset(f, 0, sizeof(*f));
-	kc.mode = VMT_KEEPER_MANUAL;
-	kc.initial_vm_time = 5 * SEC;
-	ASSERT_OK(vmt_keeper_new(&kc, &f->k));
-	f->src = vmt_keeper_source(f->k);
-	ASSERT_OK(vmt_loop_new(f->src, &f->loop));
-	f->accept = 1;
+	fx_clock(f, 5 * SEC);
 	fx_dev(f, ticks, 0, 0, 0);
-	ASSERT_OK(vmt_keeper_start(f->k));
+	ASSERT_OK(vmt_keeper_start(f->clk.k));
 }
 
 static void fx_fini(struct fx *f)
 {
 	vmt_lapic_free(f->l);
-	vmt_loop_free(f->loop);
-	vmt_keeper_free(f->k);
-}
-
-static vmt_ns now(struct fx *f)
-{
-	return vmt_now(f->src, VMT_CLOCK_VM);
-}
-
-static void run_to(struct fx *f, vmt_ns t)
-{
-	ASSERT_OK(vmt_loop_run_until(f->loop, t));
+	dev_clock_fini(&f->clk);
 }
 
 static uint32_t rd(struct fx *f, unsigned off)
@@ -149,12 +131,12 @@ TEST(current_count_decrements_exactly_per_divide_value)
 		wr(&f, TDCR, d[i].dcr | 0xf0);	/* reserved bits dropped */
 		ASSERT_EQ(rd(&f, TDCR), d[i].dcr);
 		wr(&f, TMICT, 1000000);
-		t0 = now(&f);
+		t0 = dev_now(&f.clk);
 		ASSERT_EQ(rd(&f, TMCCT), 1000000);
 		/* 1 GHz bus: one count per div ns. */
-		run_to(&f, t0 + 1000 * d[i].div - 1);
+		dev_run_to(&f.clk, t0 + 1000 * d[i].div - 1);
 		ASSERT_EQ(rd(&f, TMCCT), 1000000 - 999);
-		run_to(&f, t0 + 1000 * d[i].div);
+		dev_run_to(&f.clk, t0 + 1000 * d[i].div);
 		ASSERT_EQ(rd(&f, TMCCT), 1000000 - 1000);
 	}
 	fx_fini(&f);
@@ -169,22 +151,22 @@ TEST(one_shot_fires_once_at_the_count_and_reads_zero)
 	wr(&f, LVT, 0xec);
 	wr(&f, TDCR, 0xb);	/* divide by 1 */
 	wr(&f, TMICT, 5000);
-	t0 = now(&f);
-	run_to(&f, t0 + 4999);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 4999);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
 	ASSERT_EQ(rd(&f, TMCCT), 1);
-	run_to(&f, t0 + 5000);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	dev_run_to(&f.clk, t0 + 5000);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
 	ASSERT_EQ(f.last_vector, 0xec);
-	ASSERT_UEQ(f.last_at, t0 + 5000);
+	ASSERT_UEQ(f.irq.last_at, t0 + 5000);
 	ASSERT_EQ(rd(&f, TMCCT), 0);
 	ASSERT_EQ(rd(&f, TMICT), 5000);
-	run_to(&f, t0 + SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	dev_run_to(&f.clk, t0 + SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
 	/* A new initial count restarts it. */
 	wr(&f, TMICT, 10);
-	run_to(&f, now(&f) + 10);
-	ASSERT_EQ(atomic_load(&f.nirq), 2);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 2);
 	fx_fini(&f);
 }
 
@@ -197,19 +179,19 @@ TEST(periodic_reloads_on_the_grid)
 	wr(&f, LVT, PERIODIC | 0x40);
 	wr(&f, TDCR, 0x3);	/* divide by 16 */
 	wr(&f, TMICT, 62500);	/* 1 ms */
-	t0 = now(&f);
-	run_to(&f, t0 + 1000 * VMT_NS_PER_MS);
-	ASSERT_EQ(atomic_load(&f.nirq), 1000);
-	ASSERT_UEQ(f.last_at, t0 + 1000 * VMT_NS_PER_MS);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 1000 * VMT_NS_PER_MS);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1000);
+	ASSERT_UEQ(f.irq.last_at, t0 + 1000 * VMT_NS_PER_MS);
 	ASSERT_EQ(rd(&f, TMCCT), 62500);
-	run_to(&f, now(&f) + 16 * 100);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 16 * 100);
 	ASSERT_EQ(rd(&f, TMCCT), 62400);
 	check_books(&f);
 	/* Initial count 0 stops it. */
 	wr(&f, TMICT, 0);
 	ASSERT_EQ(rd(&f, TMCCT), 0);
-	run_to(&f, now(&f) + SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 1000);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1000);
 	fx_fini(&f);
 }
 
@@ -222,16 +204,16 @@ TEST(divide_change_keeps_the_count)
 	wr(&f, LVT, 0x40);
 	wr(&f, TDCR, 0xb);
 	wr(&f, TMICT, 1000);
-	t0 = now(&f);
-	run_to(&f, t0 + 400);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 400);
 	ASSERT_EQ(rd(&f, TMCCT), 600);
 	wr(&f, TDCR, 0x0);	/* divide by 2 from now */
-	run_to(&f, t0 + 400 + 200);
+	dev_run_to(&f.clk, t0 + 400 + 200);
 	ASSERT_EQ(rd(&f, TMCCT), 500);
-	run_to(&f, t0 + 400 + 1200 - 1);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
-	run_to(&f, t0 + 400 + 1200);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	dev_run_to(&f.clk, t0 + 400 + 1200 - 1);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
+	dev_run_to(&f.clk, t0 + 400 + 1200);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
 	fx_fini(&f);
 }
 
@@ -244,15 +226,15 @@ TEST(mask_counts_but_raises_nothing)
 	wr(&f, LVT, PERIODIC | VMT_LAPIC_LVT_MASKED | 0x50);
 	wr(&f, TDCR, 0xb);
 	wr(&f, TMICT, 100000);	/* 100 us */
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
 	ASSERT_OK(vmt_lapic_get_stats(f.l, &st));
 	ASSERT_UEQ(st.ticks, 100);
 	ASSERT_UEQ(st.lost, 100);
 	ASSERT_UEQ(st.backlog, 0);
 	wr(&f, LVT, PERIODIC | 0x50);
-	run_to(&f, now(&f) + VMT_NS_PER_MS);
-	ASSERT_EQ(atomic_load(&f.nirq), 10);
+	dev_run_to(&f.clk, dev_now(&f.clk) + VMT_NS_PER_MS);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 10);
 	check_books(&f);
 	fx_fini(&f);
 }
@@ -268,16 +250,16 @@ TEST(mode_switches)
 	wr(&f, LVT, PERIODIC | 0x40);
 	wr(&f, TDCR, 0xb);
 	wr(&f, TMICT, 100000);	/* 100 us, above the 10 us minimum */
-	t0 = now(&f);
-	run_to(&f, t0 + 250000);
-	ASSERT_EQ(atomic_load(&f.nirq), 2);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 250000);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 2);
 	wr(&f, LVT, 0x40);
 	ASSERT_EQ(rd(&f, TMCCT), 50000);
-	run_to(&f, t0 + 300000);
-	ASSERT_EQ(atomic_load(&f.nirq), 3);
+	dev_run_to(&f.clk, t0 + 300000);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 3);
 	ASSERT_EQ(rd(&f, TMCCT), 0);
-	run_to(&f, t0 + 1000000);
-	ASSERT_EQ(atomic_load(&f.nirq), 3);
+	dev_run_to(&f.clk, t0 + 1000000);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 3);
 	/* Into TSC-deadline: counts cleared, TMICT writes ignored. */
 	wr(&f, TMICT, 1000);
 	wr(&f, LVT, DEADLINE | 0x41);
@@ -285,8 +267,8 @@ TEST(mode_switches)
 	ASSERT_EQ(rd(&f, TMCCT), 0);
 	wr(&f, TMICT, 77);
 	ASSERT_EQ(rd(&f, TMICT), 0);
-	run_to(&f, now(&f) + 10000);
-	ASSERT_EQ(atomic_load(&f.nirq), 3);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10000);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 3);
 	/* Out of TSC-deadline: the deadline is cleared. */
 	ASSERT_OK(vmt_lapic_write_msr(f.l, VMT_LAPIC_MSR_TSC_DEADLINE, UINT64_MAX / 4));
 	ASSERT_OK(vmt_lapic_read_msr(f.l, VMT_LAPIC_MSR_TSC_DEADLINE, &v));
@@ -302,8 +284,8 @@ TEST(mode_switches)
 	/* The reserved mode 11 acts as one-shot. */
 	wr(&f, LVT, (3u << VMT_LAPIC_LVT_MODE_SHIFT) | 0x42);
 	wr(&f, TMICT, 10);
-	run_to(&f, now(&f) + 100);
-	ASSERT_EQ(atomic_load(&f.nirq), 4);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 100);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 4);
 	fx_fini(&f);
 }
 
@@ -319,27 +301,27 @@ TEST(tsc_deadline_fires_at_the_vm_time_of_the_tsc)
 	ASSERT_UEQ(tsc, 1000 + 5 * 2500000000ull);	/* offset + 5 s */
 	wr(&f, LVT, DEADLINE | 0x60);
 	ASSERT_OK(vmt_lapic_write_msr(f.l, VMT_LAPIC_MSR_TSC_DEADLINE, tsc + 2500));	/* 1 us */
-	run_to(&f, now(&f) + 999);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
-	run_to(&f, now(&f) + 1);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 999);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 1);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
 	ASSERT_EQ(f.last_vector, 0x60);
 	ASSERT_OK(vmt_lapic_read_msr(f.l, VMT_LAPIC_MSR_TSC_DEADLINE, &v));
 	ASSERT_EQ(v, 0);	/* cleared when it fired */
 	/* A deadline in the past fires at once, on the writing thread. */
 	ASSERT_OK(vmt_lapic_write_msr(f.l, VMT_LAPIC_MSR_TSC_DEADLINE, 1));
-	ASSERT_EQ(atomic_load(&f.nirq), 2);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 2);
 	/* 0 disarms. */
 	ASSERT_OK(vmt_lapic_guest_tsc(f.l, &tsc));
 	ASSERT_OK(vmt_lapic_write_msr(f.l, VMT_LAPIC_MSR_TSC_DEADLINE, tsc + 100));
 	ASSERT_OK(vmt_lapic_write_msr(f.l, VMT_LAPIC_MSR_TSC_DEADLINE, 0));
-	run_to(&f, now(&f) + SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 2);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 2);
 	/* The guest writes its TSC: the offset follows, the rate does not. */
 	ASSERT_OK(vmt_lapic_set_guest_tsc(f.l, 42));
 	ASSERT_OK(vmt_lapic_guest_tsc(f.l, &tsc));
 	ASSERT_UEQ(tsc, 42);
-	run_to(&f, now(&f) + 2);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 2);
 	ASSERT_OK(vmt_lapic_guest_tsc(f.l, &tsc));
 	ASSERT_UEQ(tsc, 47);
 	ASSERT_ERR(vmt_lapic_read_msr(f.l, 0x10, &v), -ENOENT);
@@ -357,16 +339,16 @@ TEST(pause_freezes_the_count)
 	fx_init(&f, VMT_TICKS_COALESCE);
 	wr(&f, LVT, PERIODIC | 0x40);
 	wr(&f, TMICT, 1000000);
-	run_to(&f, now(&f) + 300000);
-	ASSERT_OK(vmt_keeper_stop(f.k));
+	dev_run_to(&f.clk, dev_now(&f.clk) + 300000);
+	ASSERT_OK(vmt_keeper_stop(f.clk.k));
 	c = rd(&f, TMCCT);
 	ASSERT_EQ(c, 1000000 - 150000);
-	ASSERT_OK(vmt_loop_dispatch(f.loop));
+	ASSERT_OK(vmt_loop_dispatch(f.clk.loop));
 	ASSERT_EQ(rd(&f, TMCCT), c);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
-	ASSERT_OK(vmt_keeper_start(f.k));
-	run_to(&f, now(&f) + 2 * 850000);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
+	ASSERT_OK(vmt_keeper_start(f.clk.k));
+	dev_run_to(&f.clk, dev_now(&f.clk) + 2 * 850000);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
 	fx_fini(&f);
 }
 
@@ -378,7 +360,6 @@ TEST(save_restore_mid_period_resumes_exactly)
 	vmt_snap_reader *sr;
 	vmt_fields_writer *w;
 	vmt_fields_reader r;
-	struct vmt_keeper_config kc = VMT_KEEPER_CONFIG_INIT;
 	uint64_t tf, tg;
 	vmt_ns t0, ts;
 
@@ -386,35 +367,29 @@ TEST(save_restore_mid_period_resumes_exactly)
 	wr(&f, LVT, PERIODIC | 0x33);
 	wr(&f, TDCR, 0x1);	/* divide by 4 */
 	wr(&f, TMICT, 250);	/* 1 us */
-	t0 = now(&f);
-	run_to(&f, t0 + 10400);
-	ASSERT_OK(vmt_keeper_stop(f.k));
-	ts = now(&f);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + 10400);
+	ASSERT_OK(vmt_keeper_stop(f.clk.k));
+	ts = dev_now(&f.clk);
 	ASSERT_OK(vmt_snap_writer_new(&sw));
 	ASSERT_OK(vmt_snap_writer_section(sw, "lapic", 1, &w));
 	ASSERT_OK(vmt_lapic_save(f.l, w, 3));
 	dev_reopen(sw, "lapic", &sr, &r);
 
-	memset(&g, 0, sizeof(g));
-	kc.mode = VMT_KEEPER_MANUAL;
-	kc.initial_vm_time = ts;
-	ASSERT_OK(vmt_keeper_new(&kc, &g.k));
-	g.src = vmt_keeper_source(g.k);
-	ASSERT_OK(vmt_loop_new(g.src, &g.loop));
-	g.accept = 1;
+	fx_clock(&g, ts);
 	fx_dev(&g, VMT_TICKS_COALESCE, 0, 0, 0);
 	ASSERT_OK(vmt_lapic_restore(g.l, &r, 3));
-	ASSERT_OK(vmt_keeper_start(g.k));
+	ASSERT_OK(vmt_keeper_start(g.clk.k));
 	ASSERT_EQ(rd(&g, LVT), PERIODIC | 0x33);
 	ASSERT_EQ(rd(&g, TDCR), 0x1);
 	ASSERT_EQ(rd(&g, TMCCT), 250 - 100);
 	ASSERT_OK(vmt_lapic_guest_tsc(f.l, &tf));
 	ASSERT_OK(vmt_lapic_guest_tsc(g.l, &tg));
 	ASSERT_UEQ(tg, tf);
-	run_to(&g, t0 + 11000 - 1);
-	ASSERT_EQ(atomic_load(&g.nirq), 0);
-	run_to(&g, t0 + 11000);
-	ASSERT_EQ(atomic_load(&g.nirq), 1);
+	dev_run_to(&g.clk, t0 + 11000 - 1);
+	ASSERT_EQ(atomic_load(&g.irq.raises[0]), 0);
+	dev_run_to(&g.clk, t0 + 11000);
+	ASSERT_EQ(atomic_load(&g.irq.raises[0]), 1);
 	ASSERT_ERR(vmt_lapic_restore(g.l, &r, 4), -ENOENT);
 	ASSERT_ERR(vmt_lapic_restore(NULL, &r, 3), -EINVAL);
 	ASSERT_ERR(vmt_lapic_save(g.l, NULL, 3), -EINVAL);
@@ -465,10 +440,10 @@ TEST(periodic_is_clamped_to_the_minimum_period)
 	wr(&f, LVT, PERIODIC | 0x40);
 	wr(&f, TDCR, 0xb);
 	wr(&f, TMICT, 1);	/* a 1 ns period */
-	run_to(&f, now(&f) + VMT_NS_PER_MS);
+	dev_run_to(&f.clk, dev_now(&f.clk) + VMT_NS_PER_MS);
 	/* At most one raise per 10 us. */
-	ASSERT_LE(atomic_load(&f.nirq), 101);
-	ASSERT_GE(atomic_load(&f.nirq), 99);
+	ASSERT_LE(atomic_load(&f.irq.raises[0]), 101);
+	ASSERT_GE(atomic_load(&f.irq.raises[0]), 99);
 	ASSERT_OK(vmt_lapic_get_stats(f.l, &st));
 	ASSERT_UEQ(st.ticks, 1000000);	/* counted at the programmed rate */
 	check_books(&f);
@@ -484,15 +459,15 @@ TEST(reinject_retries_coalesced_and_missed_ticks)
 	wr(&f, LVT, PERIODIC | 0x40);
 	wr(&f, TDCR, 0xb);
 	wr(&f, TMICT, 1000000);	/* 1 ms */
-	f.accept = 0;	/* the guest has interrupts off */
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
+	f.irq.accept = 0;	/* the guest has interrupts off */
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_OK(vmt_lapic_get_stats(f.l, &st));
 	ASSERT_UEQ(st.ticks, 10);
 	ASSERT_UEQ(st.lost, 0);
 	ASSERT_UGE(st.backlog, 10);	/* each retry was coalesced too */
 	check_books(&f);
-	f.accept = 1;
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
+	f.irq.accept = 1;
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_OK(vmt_lapic_get_stats(f.l, &st));
 	ASSERT_UEQ(st.ticks, 20);
 	ASSERT_UEQ(st.raised, 20);	/* every tick delivered in the end */
@@ -507,8 +482,8 @@ TEST(reinject_retries_coalesced_and_missed_ticks)
 	wr(&f, LVT, PERIODIC | 0x40);
 	wr(&f, TDCR, 0xb);
 	wr(&f, TMICT, 1000000);
-	f.accept = 0;
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
+	f.irq.accept = 0;
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_OK(vmt_lapic_get_stats(f.l, &st));
 	ASSERT_UEQ(st.lost, 10);
 	ASSERT_UEQ(st.coalesced, 10);
@@ -547,19 +522,19 @@ TEST(bad_offsets_sizes_and_arguments)
 
 	ASSERT_OK(vmt_lapic_config_init(&c));
 	ASSERT_ERR(vmt_lapic_new(NULL, &c, &l), -EINVAL);
-	ASSERT_ERR(vmt_lapic_new(f.loop, NULL, &l), -EINVAL);
-	ASSERT_ERR(vmt_lapic_new(f.loop, &c, NULL), -EINVAL);
+	ASSERT_ERR(vmt_lapic_new(f.clk.loop, NULL, &l), -EINVAL);
+	ASSERT_ERR(vmt_lapic_new(f.clk.loop, &c, NULL), -EINVAL);
 	c.bus_hz = 20 * SEC;
-	ASSERT_ERR(vmt_lapic_new(f.loop, &c, &l), -EINVAL);
+	ASSERT_ERR(vmt_lapic_new(f.clk.loop, &c, &l), -EINVAL);
 	c.bus_hz = 0;
 	c.tsc_hz = 200 * SEC;
-	ASSERT_ERR(vmt_lapic_new(f.loop, &c, &l), -EINVAL);
+	ASSERT_ERR(vmt_lapic_new(f.clk.loop, &c, &l), -EINVAL);
 	c.tsc_hz = 0;
 	c.dev.ticks = (enum vmt_tick_policy)7;
-	ASSERT_ERR(vmt_lapic_new(f.loop, &c, &l), -EINVAL);
+	ASSERT_ERR(vmt_lapic_new(f.clk.loop, &c, &l), -EINVAL);
 	c.dev.ticks = VMT_TICKS_COALESCE;
 	c.dev.name = "bad\\name";
-	ASSERT_ERR(vmt_lapic_new(f.loop, &c, &l), -EINVAL);
+	ASSERT_ERR(vmt_lapic_new(f.clk.loop, &c, &l), -EINVAL);
 	fx_fini(&f);
 }
 
@@ -584,16 +559,16 @@ TEST(hostile_streams)
 				ASSERT_OK(vmt_lapic_write_msr(f.l, VMT_LAPIC_MSR_TSC_DEADLINE,
 							      (uint64_t)y * x));
 		}
-		run_to(&f, now(&f) + (vmt_ns)(rand_r(&seed) % 200000));
+		dev_run_to(&f.clk, dev_now(&f.clk) + (vmt_ns)(rand_r(&seed) % 200000));
 		check_books(&f);
 	}
 	/* Initial count 1, divide 1, periodic, for 10 ms: bounded raises. */
-	atomic_store(&f.nirq, 0);
+	atomic_store(&f.irq.raises[0], 0);
 	wr(&f, LVT, PERIODIC | 0x40);
 	wr(&f, TDCR, 0xb);
 	wr(&f, TMICT, 1);
-	run_to(&f, now(&f) + 10 * VMT_NS_PER_MS);
-	ASSERT_LE(atomic_load(&f.nirq), 1002);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
+	ASSERT_LE(atomic_load(&f.irq.raises[0]), 1002);
 	fx_fini(&f);
 }
 
@@ -621,7 +596,7 @@ TEST(inspect_and_unit)
 	ASSERT_OK(vmt_units_new(&units));
 	ASSERT_ERR(vmt_lapic_add_unit(f.l, units, &u), -ENOENT);
 	ASSERT_ERR(vmt_lapic_add_unit(NULL, units, &u), -EINVAL);
-	ASSERT_OK(vmt_keeper_add_unit(f.k, units, NULL));
+	ASSERT_OK(vmt_keeper_add_unit(f.clk.k, units, NULL));
 	ASSERT_OK(vmt_lapic_add_unit(f.l, units, &u));
 	ASSERT_STREQ(vmt_unit_name(u), "lapic-timer");
 	{
@@ -630,7 +605,7 @@ TEST(inspect_and_unit)
 		const void *p;
 		size_t n;
 
-		ASSERT_OK(vmt_keeper_stop(f.k));
+		ASSERT_OK(vmt_keeper_stop(f.clk.k));
 		ASSERT_OK(vmt_snap_writer_new(&sw));
 		ASSERT_OK(vmt_units_save(units, sw, NULL));
 		ASSERT_OK(vmt_snap_writer_save_buffer(sw, &p, &n, NULL));
@@ -689,7 +664,7 @@ TEST(threaded_register_access)
 		ASSERT_EQ(pthread_create(&th[i], NULL, race, &rc[i]), 0);
 	}
 	for (int i = 0; i < 2000; i++)
-		run_to(&f, now(&f) + 20000);
+		dev_run_to(&f.clk, dev_now(&f.clk) + 20000);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
@@ -708,11 +683,11 @@ TEST(reinject_without_an_irq_callback_drops_instead_of_retrying)
 	vmt_lapic_free(f.l);
 	ASSERT_OK(vmt_lapic_config_init(&c));
 	c.dev.ticks = VMT_TICKS_REINJECT;	/* no irq: interrupts are dropped */
-	ASSERT_OK(vmt_lapic_new(f.loop, &c, &f.l));
+	ASSERT_OK(vmt_lapic_new(f.clk.loop, &c, &f.l));
 	wr(&f, LVT, PERIODIC | 0x40);
 	wr(&f, TDCR, 0xb);
 	wr(&f, TMICT, 1000000);	/* 1 ms */
-	callbacks = vmt_loop_run_until(f.loop, now(&f) + 10 * VMT_NS_PER_MS);
+	callbacks = vmt_loop_run_until(f.clk.loop, dev_now(&f.clk) + 10 * VMT_NS_PER_MS);
 	ASSERT_OK(vmt_lapic_get_stats(f.l, &st));
 	ASSERT_UEQ(st.ticks, 10);
 	ASSERT_UEQ(st.lost, 10);

@@ -24,51 +24,26 @@
 #include "dev-tests.h"
 #include "tests.h"
 
-#define MAX_IRQS 4096
-
 struct fx {
-	vmt_keeper *k;
-	vmt_source *src;
-	vmt_loop *loop;
+	struct dev_clock clk;
 	vmt_pit *pit;
-	int accept;	/* what the fake interrupt controller answers */
-	int nirq;
-	vmt_ns irq_at[MAX_IRQS];
+	struct dev_irq_log irq;	/* IRQ0; accept is what the fake PIC answers */
 };
-
-static int fake_irq(void *opaque, unsigned line, int level)
-{
-	struct fx *f = opaque;
-
-	if (line != 0)
-		abort();
-	if (!level)
-		return 0;
-	if (f->nirq < MAX_IRQS)
-		f->irq_at[f->nirq] = vmt_now(f->src, VMT_CLOCK_VM);
-	f->nirq++;
-	return f->accept;
-}
 
 static void fx_init_at(struct fx *f, enum vmt_tick_policy policy, vmt_ns min_period, vmt_ns t0)
 {
-	struct vmt_keeper_config kc = VMT_KEEPER_CONFIG_INIT;
 	struct vmt_pit_config pc;
 
 	memset(f, 0, sizeof(*f));
-	kc.mode = VMT_KEEPER_MANUAL;
-	kc.initial_vm_time = t0;
-	ASSERT_OK(vmt_keeper_new(&kc, &f->k));
-	f->src = vmt_keeper_source(f->k);
-	ASSERT_OK(vmt_loop_new(f->src, &f->loop));
+	dev_clock_init(&f->clk, t0);
+	dev_irq_init(&f->irq, f->clk.src, 1);
 	ASSERT_OK(vmt_pit_config_init(&pc));
-	pc.dev.irq = fake_irq;
-	pc.dev.irq_opaque = f;
+	pc.dev.irq = dev_irq_record;
+	pc.dev.irq_opaque = &f->irq;
 	pc.dev.ticks = policy;
 	pc.dev.min_period_ns = min_period;
-	ASSERT_OK(vmt_pit_new(f->loop, &pc, &f->pit));
-	f->accept = 1;
-	ASSERT_OK(vmt_keeper_start(f->k));
+	ASSERT_OK(vmt_pit_new(f->clk.loop, &pc, &f->pit));
+	ASSERT_OK(vmt_keeper_start(f->clk.k));
 }
 
 static void fx_init(struct fx *f, enum vmt_tick_policy policy)
@@ -79,8 +54,7 @@ static void fx_init(struct fx *f, enum vmt_tick_policy policy)
 static void fx_fini(struct fx *f)
 {
 	vmt_pit_free(f->pit);
-	vmt_loop_free(f->loop);
-	vmt_keeper_free(f->k);
+	dev_clock_fini(&f->clk);
 }
 
 static vmt_ns tclk(uint64_t c)
@@ -91,7 +65,7 @@ static vmt_ns tclk(uint64_t c)
 
 static void at(struct fx *f, uint64_t c)
 {
-	ASSERT_OK(vmt_loop_run_until(f->loop, tclk(c)));
+	ASSERT_OK(vmt_loop_run_until(f->clk.loop, tclk(c)));
 }
 
 static void out(struct fx *f, uint64_t off, unsigned v)
@@ -164,19 +138,19 @@ TEST(mode0_out_rises_n_plus_1_clocks_after_the_write)
 	at(&f, 100);
 	ASSERT_EQ(latched(&f, 0), 1);
 	ASSERT_EQ(out_pin(&f, 0), 0);
-	ASSERT_EQ(f.nirq, 0);
+	ASSERT_EQ(f.irq.raises[0], 0);
 	at(&f, 101);
 	ASSERT_EQ(latched(&f, 0), 0);
 	ASSERT_EQ(out_pin(&f, 0), 1);
-	ASSERT_EQ(f.nirq, 1);
-	ASSERT_UEQ(f.irq_at[0], tclk(101));
+	ASSERT_EQ(f.irq.raises[0], 1);
+	ASSERT_UEQ(f.irq.at[0], tclk(101));
 	/* It wraps and goes on counting; OUT stays high, no second IRQ. */
 	at(&f, 102);
 	ASSERT_EQ(latched(&f, 0), 0xffff);
 	at(&f, 101 + 70000);
 	ASSERT_EQ(latched(&f, 0), (0x10000 - 70000 % 0x10000) & 0xffff);
 	ASSERT_EQ(out_pin(&f, 0), 1);
-	ASSERT_EQ(f.nirq, 1);
+	ASSERT_EQ(f.irq.raises[0], 1);
 	fx_fini(&f);
 }
 
@@ -195,8 +169,8 @@ TEST(mode0_first_byte_stops_the_count_second_restarts_it)
 	at(&f, 501);
 	ASSERT_EQ(latched(&f, 0), 0x1234);
 	at(&f, 501 + 0x1234);
-	ASSERT_EQ(f.nirq, 1);
-	ASSERT_UEQ(f.irq_at[0], tclk(501 + 0x1234));
+	ASSERT_EQ(f.irq.raises[0], 1);
+	ASSERT_UEQ(f.irq.at[0], tclk(501 + 0x1234));
 	fx_fini(&f);
 }
 
@@ -212,15 +186,15 @@ TEST(mode2_counts_n_to_1_and_ticks_every_n_clocks)
 	at(&f, 1 + 999);	/* count 1: OUT low for this clock */
 	ASSERT_EQ(latched(&f, 0), 1);
 	ASSERT_EQ(out_pin(&f, 0), 0);
-	ASSERT_EQ(f.nirq, 0);
+	ASSERT_EQ(f.irq.raises[0], 0);
 	at(&f, 1 + 1000);	/* reload: OUT rises, IRQ0 */
 	ASSERT_EQ(latched(&f, 0), 1000);
 	ASSERT_EQ(out_pin(&f, 0), 1);
-	ASSERT_EQ(f.nirq, 1);
+	ASSERT_EQ(f.irq.raises[0], 1);
 	at(&f, 1 + 1000 * 50);
-	ASSERT_EQ(f.nirq, 50);
+	ASSERT_EQ(f.irq.raises[0], 50);
 	for (int i = 0; i < 50; i++)
-		ASSERT_UEQ(f.irq_at[i], tclk(1 + 1000 * (uint64_t)(i + 1)));
+		ASSERT_UEQ(f.irq.at[i], tclk(1 + 1000 * (uint64_t)(i + 1)));
 	/* Mode 6 is mode 2 (the status byte keeps the bits as written). */
 	out(&f, VMT_PIT_CONTROL, 0x3c);
 	ASSERT_EQ(status(&f, 0) & 0x0e, 0x0c);
@@ -240,12 +214,12 @@ TEST(mode2_new_count_takes_effect_at_the_next_reload)
 	ASSERT_EQ(status(&f, 0) & 0x40, 0x40);	/* null count until the reload */
 	ASSERT_EQ(latched(&f, 0), 700);
 	at(&f, 1 + 1000);
-	ASSERT_EQ(f.nirq, 1);
+	ASSERT_EQ(f.irq.raises[0], 1);
 	ASSERT_EQ(latched(&f, 0), 500);
 	ASSERT_EQ(status(&f, 0) & 0x40, 0);
 	at(&f, 1 + 1000 + 500 * 4);
-	ASSERT_EQ(f.nirq, 5);
-	ASSERT_UEQ(f.irq_at[4], tclk(1 + 1000 + 2000));
+	ASSERT_EQ(f.irq.raises[0], 5);
+	ASSERT_UEQ(f.irq.at[4], tclk(1 + 1000 + 2000));
 	st = stats(&f);
 	ASSERT_UEQ(st.ticks, 5);
 	ASSERT_UEQ(st.raised, 5);
@@ -265,8 +239,8 @@ TEST(mode3_square_wave_even_and_odd)
 		ASSERT_EQ(out_pin(&f, 0), i < 5);
 	}
 	at(&f, 11);
-	ASSERT_EQ(f.nirq, 1);
-	ASSERT_UEQ(f.irq_at[0], tclk(11));
+	ASSERT_EQ(f.irq.raises[0], 1);
+	ASSERT_UEQ(f.irq.at[0], tclk(11));
 	/* Odd (7): high for 4 clocks (6 4 2 0), low for 3 (6 4 2). */
 	program(&f, 2, 3, 0, 7);
 	out(&f, VMT_PIT_PORT61, VMT_PIT_61_GATE2);
@@ -295,13 +269,13 @@ TEST(mode4_strobe_low_for_one_clock_at_terminal_count)
 	at(&f, 51);	/* count 0: the strobe */
 	ASSERT_EQ(latched(&f, 0), 0);
 	ASSERT_EQ(out_pin(&f, 0), 0);
-	ASSERT_EQ(f.nirq, 0);
+	ASSERT_EQ(f.irq.raises[0], 0);
 	at(&f, 52);
 	ASSERT_EQ(out_pin(&f, 0), 1);
-	ASSERT_EQ(f.nirq, 1);
-	ASSERT_UEQ(f.irq_at[0], tclk(52));
+	ASSERT_EQ(f.irq.raises[0], 1);
+	ASSERT_UEQ(f.irq.at[0], tclk(52));
 	at(&f, 52 + 100000);
-	ASSERT_EQ(f.nirq, 1);
+	ASSERT_EQ(f.irq.raises[0], 1);
 	fx_fini(&f);
 }
 
@@ -348,8 +322,8 @@ TEST(modes_1_and_5_start_on_a_gate_rising_edge_and_retrigger)
 	at(&f, 300);
 	ASSERT_OK(vmt_pit_set_gate(f.pit, 0, 1));
 	at(&f, 301 + 30);
-	ASSERT_EQ(f.nirq, 1);
-	ASSERT_UEQ(f.irq_at[0], tclk(331));
+	ASSERT_EQ(f.irq.raises[0], 1);
+	ASSERT_UEQ(f.irq.at[0], tclk(331));
 	fx_fini(&f);
 }
 
@@ -393,7 +367,7 @@ TEST(bcd_counts_in_decimal_and_0_is_10000)
 	at(&f, 1 + 35);
 	ASSERT_EQ(latched(&f, 0), 0x1199);
 	at(&f, 1 + 1234);
-	ASSERT_EQ(f.nirq, 1);
+	ASSERT_EQ(f.irq.raises[0], 1);
 	ASSERT_EQ(status(&f, 0) & 1, 1);
 	program(&f, 0, 0, 1, 0);	/* 10000 */
 	at(&f, 1234 + 2);
@@ -401,8 +375,8 @@ TEST(bcd_counts_in_decimal_and_0_is_10000)
 	at(&f, 1234 + 3);
 	ASSERT_EQ(latched(&f, 0), 0x9999);
 	at(&f, 1234 + 2 + 10000);
-	ASSERT_EQ(f.nirq, 2);
-	ASSERT_UEQ(f.irq_at[1], tclk(1234 + 2 + 10000));
+	ASSERT_EQ(f.irq.raises[0], 2);
+	ASSERT_UEQ(f.irq.at[1], tclk(1234 + 2 + 10000));
 	at(&f, 1234 + 2 + 10001);
 	ASSERT_EQ(latched(&f, 0), 0x9999);
 	fx_fini(&f);
@@ -467,17 +441,17 @@ TEST(port61_bits_refresh_toggle_and_out2)
 	ASSERT_EQ(in(&f, VMT_PIT_PORT61), 0);
 	out(&f, VMT_PIT_PORT61, 0xff);
 	ASSERT_EQ(in(&f, VMT_PIT_PORT61) & 0x0f, 0x0f);
-	ASSERT_OK(vmt_loop_run_until(f.loop, VMT_PIT_REFRESH_NS));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, VMT_PIT_REFRESH_NS));
 	ASSERT_EQ(in(&f, VMT_PIT_PORT61) & VMT_PIT_61_REFRESH, VMT_PIT_61_REFRESH);
-	ASSERT_OK(vmt_loop_run_until(f.loop, 2 * VMT_PIT_REFRESH_NS - 1));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, 2 * VMT_PIT_REFRESH_NS - 1));
 	ASSERT_EQ(in(&f, VMT_PIT_PORT61) & VMT_PIT_61_REFRESH, VMT_PIT_61_REFRESH);
-	ASSERT_OK(vmt_loop_run_until(f.loop, 2 * VMT_PIT_REFRESH_NS));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, 2 * VMT_PIT_REFRESH_NS));
 	ASSERT_EQ(in(&f, VMT_PIT_PORT61) & VMT_PIT_61_REFRESH, 0);
 	/* Linux's PIT calibration: mode 0 on channel 2, poll bit 5. */
 	out(&f, VMT_PIT_PORT61, VMT_PIT_61_GATE2);
 	program(&f, 2, 0, 0, 1000);
 	{
-		vmt_ns t = vmt_now(f.src, VMT_CLOCK_VM);
+		vmt_ns t = vmt_now(f.clk.src, VMT_CLOCK_VM);
 		uint64_t c = (uint64_t)((unsigned __int128)t * VMT_PIT_FREQ_HZ / VMT_NS_PER_SEC);
 
 		at(&f, c + 1000);
@@ -496,17 +470,17 @@ TEST(stopped_clock_freezes_the_count_and_raises_nothing)
 	fx_init(&f, VMT_TICKS_REINJECT);
 	program(&f, 0, 2, 0, 1193);
 	at(&f, 1 + 1193 * 3 + 100);
-	ASSERT_EQ(f.nirq, 3);
+	ASSERT_EQ(f.irq.raises[0], 3);
 	v = latched(&f, 0);
-	ASSERT_OK(vmt_keeper_stop(f.k));
+	ASSERT_OK(vmt_keeper_stop(f.clk.k));
 	for (int i = 0; i < 20; i++)
-		ASSERT_OK(vmt_loop_dispatch(f.loop));
+		ASSERT_OK(vmt_loop_dispatch(f.clk.loop));
 	ASSERT_EQ(latched(&f, 0), v);
-	ASSERT_EQ(f.nirq, 3);
+	ASSERT_EQ(f.irq.raises[0], 3);
 	ASSERT_UEQ(stats(&f).due, 0);
-	ASSERT_OK(vmt_keeper_start(f.k));
+	ASSERT_OK(vmt_keeper_start(f.clk.k));
 	at(&f, 1 + 1193 * 4);
-	ASSERT_EQ(f.nirq, 4);
+	ASSERT_EQ(f.irq.raises[0], 4);
 	fx_fini(&f);
 }
 
@@ -533,32 +507,32 @@ TEST(save_restore_mid_period_on_a_clock_at_another_time)
 	program(&a, 2, 3, 0, 501);
 	out(&a, VMT_PIT_PORT61, VMT_PIT_61_GATE2 | VMT_PIT_61_SPKR);
 	at(&a, 1 + 2500);
-	ASSERT_EQ(a.nirq, 2);
+	ASSERT_EQ(a.irq.raises[0], 2);
 	out(&a, VMT_PIT_CONTROL, 0x40 | 0x00);	/* channel 1 unprogrammed: ignored latch */
 	out(&a, VMT_PIT_CONTROL, 0x00);		/* latch channel 0, read after restore */
-	ASSERT_OK(vmt_keeper_stop(a.k));
+	ASSERT_OK(vmt_keeper_stop(a.clk.k));
 	ASSERT_OK(vmt_fields_writer_new(&w));
 	ASSERT_OK(vmt_pit_save(a.pit, w, 7));
 	to_reader(w, &sw, &sr, &r);
 
 	/* The second VM's clock reads 5 s more: every count resumes all the same. */
 	fx_init_at(&b, VMT_TICKS_COALESCE, 1, 5 * VMT_NS_PER_SEC);
-	ASSERT_OK(vmt_keeper_stop(b.k));
+	ASSERT_OK(vmt_keeper_stop(b.clk.k));
 	ASSERT_OK(vmt_pit_restore(b.pit, &r, 7));
 	ASSERT_EQ(in(&b, 0) | in(&b, 0) << 8, 500);	/* the latch survived */
 	va = latched(&a, 2);
 	v2 = latched(&b, 2);
 	ASSERT_EQ(va, v2);
 	ASSERT_EQ(in(&b, VMT_PIT_PORT61) & 0x0f, 0x03);
-	ASSERT_OK(vmt_keeper_start(a.k));
-	ASSERT_OK(vmt_keeper_start(b.k));
+	ASSERT_OK(vmt_keeper_start(a.clk.k));
+	ASSERT_OK(vmt_keeper_start(b.clk.k));
 	/* The next IRQ comes 500 clocks after the restore point (+- the phase). */
-	ASSERT_OK(vmt_loop_run_until(b.loop, vmt_now(b.src, VMT_CLOCK_VM) + tclk(501)));
-	ASSERT_EQ(b.nirq, 1);
-	ASSERT_OK(vmt_loop_run_until(b.loop, vmt_now(b.src, VMT_CLOCK_VM) + tclk(1000) - 2000));
-	ASSERT_EQ(b.nirq, 1);
-	ASSERT_OK(vmt_loop_run_until(b.loop, vmt_now(b.src, VMT_CLOCK_VM) + 3000));
-	ASSERT_EQ(b.nirq, 2);
+	ASSERT_OK(vmt_loop_run_until(b.clk.loop, vmt_now(b.clk.src, VMT_CLOCK_VM) + tclk(501)));
+	ASSERT_EQ(b.irq.raises[0], 1);
+	ASSERT_OK(vmt_loop_run_until(b.clk.loop, vmt_now(b.clk.src, VMT_CLOCK_VM) + tclk(1000) - 2000));
+	ASSERT_EQ(b.irq.raises[0], 1);
+	ASSERT_OK(vmt_loop_run_until(b.clk.loop, vmt_now(b.clk.src, VMT_CLOCK_VM) + 3000));
+	ASSERT_EQ(b.irq.raises[0], 2);
 	/* Wrong id, wrong types, impossible values: refused, device unchanged. */
 	ASSERT_ERR(vmt_pit_restore(b.pit, &r, 8), -ENOENT);
 	vmt_snap_reader_free(sr);
@@ -597,10 +571,10 @@ TEST(save_restore_mid_period_on_a_clock_at_another_time)
 static void late_by_5(struct fx *f)
 {
 	program(f, 0, 2, 0, 1000);
-	ASSERT_OK(vmt_keeper_advance(f->k, tclk(1 + 5500)));
+	ASSERT_OK(vmt_keeper_advance(f->clk.k, tclk(1 + 5500)));
 	ASSERT_UEQ(stats(f).due, 5);
-	ASSERT_EQ(f->nirq, 0);
-	ASSERT_OK(vmt_loop_dispatch(f->loop));
+	ASSERT_EQ(f->irq.raises[0], 0);
+	ASSERT_OK(vmt_loop_dispatch(f->clk.loop));
 }
 
 TEST(coalesce_merges_late_ticks_and_keeps_the_grid)
@@ -611,15 +585,15 @@ TEST(coalesce_merges_late_ticks_and_keeps_the_grid)
 	fx_init(&f, VMT_TICKS_COALESCE);
 	late_by_5(&f);
 	st = stats(&f);
-	ASSERT_EQ(f.nirq, 1);
+	ASSERT_EQ(f.irq.raises[0], 1);
 	ASSERT_UEQ(st.ticks, 5);
 	ASSERT_UEQ(st.raised, 1);
 	ASSERT_UEQ(st.lost, 4);
-	ASSERT_OK(vmt_loop_run_until(f.loop, tclk(1 + 6000)));
-	ASSERT_EQ(f.nirq, 2);
-	ASSERT_UEQ(f.irq_at[1], tclk(1 + 6000));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tclk(1 + 6000)));
+	ASSERT_EQ(f.irq.raises[0], 2);
+	ASSERT_UEQ(f.irq.at[1], tclk(1 + 6000));
 	/* A controller that coalesces: the tick is lost. */
-	f.accept = 0;
+	f.irq.accept = 0;
 	at(&f, 1 + 7000);
 	st = stats(&f);
 	ASSERT_UEQ(st.coalesced, 1);
@@ -641,12 +615,12 @@ TEST(delay_raises_once_and_moves_the_grid)
 	ASSERT_UEQ(st.raised, 1);
 	ASSERT_UEQ(st.lost, 4);
 	/* Next tick one period (1000 clocks) after the late look. */
-	ASSERT_OK(vmt_loop_run_until(f.loop, tclk(1 + 6000)));
-	ASSERT_EQ(f.nirq, 1);
-	ASSERT_OK(vmt_loop_run_until(f.loop, tclk(1 + 6500)));
-	ASSERT_EQ(f.nirq, 2);
-	ASSERT_UGE(f.irq_at[1], late + tclk(1000) - 1000);
-	ASSERT_ULE(f.irq_at[1], late + tclk(1000) + 1000);
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tclk(1 + 6000)));
+	ASSERT_EQ(f.irq.raises[0], 1);
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tclk(1 + 6500)));
+	ASSERT_EQ(f.irq.raises[0], 2);
+	ASSERT_UGE(f.irq.at[1], late + tclk(1000) - 1000);
+	ASSERT_ULE(f.irq.at[1], late + tclk(1000) + 1000);
 	fx_fini(&f);
 }
 
@@ -658,23 +632,23 @@ TEST(reinject_delivers_every_tick_one_per_acknowledgement)
 	fx_init(&f, VMT_TICKS_REINJECT);
 	late_by_5(&f);
 	st = stats(&f);
-	ASSERT_EQ(f.nirq, 1);
+	ASSERT_EQ(f.irq.raises[0], 1);
 	ASSERT_UEQ(st.raised, 1);
 	ASSERT_UEQ(st.backlog, 4);
 	/* Retries every min period (1 ns here): the backlog drains before the next tick. */
-	ASSERT_OK(vmt_loop_run_until(f.loop, tclk(1 + 5500) + 100));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tclk(1 + 5500) + 100));
 	st = stats(&f);
-	ASSERT_EQ(f.nirq, 5);
+	ASSERT_EQ(f.irq.raises[0], 5);
 	ASSERT_UEQ(st.backlog, 0);
 	ASSERT_UEQ(st.lost, 0);
 	/* A controller that refuses: the tick stays owed and is raised again. */
-	f.accept = 0;
+	f.irq.accept = 0;
 	at(&f, 1 + 6000);
 	st = stats(&f);
 	ASSERT_UEQ(st.coalesced, 1);
 	ASSERT_UEQ(st.backlog, 1);
-	f.accept = 1;
-	ASSERT_OK(vmt_loop_run_until(f.loop, tclk(1 + 6000) + 10));
+	f.irq.accept = 1;
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tclk(1 + 6000) + 10));
 	st = stats(&f);
 	ASSERT_UEQ(st.raised, 6);
 	ASSERT_UEQ(st.backlog, 0);
@@ -715,26 +689,26 @@ TEST(ticks_due_across_a_policy_switch_are_counted_once)
 	vmt_timer *probe;
 
 	fx_init(&f, VMT_TICKS_COALESCE);
-	ASSERT_OK(vmt_timer_new(f.loop, VMT_CLOCK_VM, probe_cb, &p, &probe));
+	ASSERT_OK(vmt_timer_new(f.clk.loop, VMT_CLOCK_VM, probe_cb, &p, &probe));
 	program(&f, 0, 2, 0, 1000);
 	at(&f, 1 + 1000);	/* one tick on time */
-	ASSERT_EQ(f.nirq, 1);
+	ASSERT_EQ(f.irq.raises[0], 1);
 	/* Late by 7 ticks; the probe is due first, in the same dispatch. */
 	ASSERT_OK(vmt_timer_arm(probe, tclk(1 + 1500)));
-	ASSERT_OK(vmt_keeper_advance(f.k, tclk(1 + 8000) - tclk(1 + 1000)));
-	ASSERT_OK(vmt_loop_dispatch(f.loop));
+	ASSERT_OK(vmt_keeper_advance(f.clk.k, tclk(1 + 8000) - tclk(1 + 1000)));
+	ASSERT_OK(vmt_loop_dispatch(f.clk.loop));
 	ASSERT_UEQ(p.before.due, 7);
 	ASSERT_UEQ(p.before.ticks, 1);
 	/* At the switch the 7 went to COALESCE: 1 raised, 6 lost, none left. */
 	ASSERT_UEQ(p.after.due, 0);
 	ASSERT_UEQ(p.after.ticks, 8);
 	ASSERT_UEQ(p.after.ticks, p.after.raised + p.after.lost + p.after.backlog);
-	ASSERT_OK(vmt_loop_dispatch(f.loop));
+	ASSERT_OK(vmt_loop_dispatch(f.clk.loop));
 	st = stats(&f);
 	ASSERT_UEQ(st.ticks, 8);
 	ASSERT_UEQ(st.raised, 2);
 	ASSERT_UEQ(st.lost, 6);
-	ASSERT_EQ(f.nirq, 2);
+	ASSERT_EQ(f.irq.raises[0], 2);
 	/* Owed before + taken before == taken after + lost after. */
 	ASSERT_UEQ(p.before.due + p.before.backlog + p.before.raised + p.before.lost,
 		   st.raised + st.lost + st.backlog);
@@ -753,7 +727,7 @@ TEST(switching_away_from_reinject_loses_the_backlog_visibly)
 	struct vmt_dev_stats st;
 
 	fx_init(&f, VMT_TICKS_REINJECT);
-	f.accept = 0;
+	f.irq.accept = 0;
 	late_by_5(&f);
 	st = stats(&f);
 	ASSERT_UEQ(st.backlog, 5);
@@ -774,14 +748,14 @@ TEST(short_periods_are_raised_at_the_minimum_period)
 	/* Count 1 and 2 in mode 2 with the default 10 us minimum. */
 	fx_init_at(&f, VMT_TICKS_REINJECT, 0, 0);
 	program(&f, 0, 2, 0, 1);
-	ASSERT_OK(vmt_loop_run_until(f.loop, 10 * VMT_NS_PER_MS));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, 10 * VMT_NS_PER_MS));
 	st = stats(&f);
 	/* At most one per 10 us: 1000 in 10 ms (12 clocks each: 1005). */
-	ASSERT_LE(f.nirq, 1001);
-	ASSERT_GE(f.nirq, 990);
+	ASSERT_LE(f.irq.raises[0], 1001);
+	ASSERT_GE(f.irq.raises[0], 990);
 	ASSERT_UEQ(st.lost, 0);
-	for (int i = 1; i < f.nirq && i < MAX_IRQS; i++)
-		ASSERT_UGE(f.irq_at[i] - f.irq_at[i - 1], 10000);
+	for (int i = 1; i < f.irq.raises[0] && i < DEV_IRQ_TIMES; i++)
+		ASSERT_UGE(f.irq.at[i] - f.irq.at[i - 1], 10000);
 	fx_fini(&f);
 }
 
@@ -831,17 +805,17 @@ TEST(bad_offsets_sizes_and_arguments)
 
 	ASSERT_OK(vmt_pit_config_init(&pc));
 	ASSERT_ERR(vmt_pit_new(NULL, &pc, &p), -EINVAL);
-	ASSERT_ERR(vmt_pit_new(f.loop, NULL, &p), -EINVAL);
-	ASSERT_ERR(vmt_pit_new(f.loop, &pc, NULL), -EINVAL);
+	ASSERT_ERR(vmt_pit_new(f.clk.loop, NULL, &p), -EINVAL);
+	ASSERT_ERR(vmt_pit_new(f.clk.loop, &pc, NULL), -EINVAL);
 	pc.dev.ticks = (enum vmt_tick_policy)3;
-	ASSERT_ERR(vmt_pit_new(f.loop, &pc, &p), -EINVAL);
+	ASSERT_ERR(vmt_pit_new(f.clk.loop, &pc, &p), -EINVAL);
 	pc.dev.ticks = VMT_TICKS_COALESCE;
 	pc.dev.name = "bad\"name";
-	ASSERT_ERR(vmt_pit_new(f.loop, &pc, &p), -EINVAL);
+	ASSERT_ERR(vmt_pit_new(f.clk.loop, &pc, &p), -EINVAL);
 	pc.dev.name = "";
-	ASSERT_ERR(vmt_pit_new(f.loop, &pc, &p), -EINVAL);
+	ASSERT_ERR(vmt_pit_new(f.clk.loop, &pc, &p), -EINVAL);
 	pc.dev.name = "0123456789012345678901234567890123456789012345678901234567890123";
-	ASSERT_ERR(vmt_pit_new(f.loop, &pc, &p), -ENAMETOOLONG);
+	ASSERT_ERR(vmt_pit_new(f.clk.loop, &pc, &p), -ENAMETOOLONG);
 	fx_fini(&f);
 }
 
@@ -861,13 +835,13 @@ TEST(unit_saves_resets_and_needs_vmtime)
 	fx_init(&f, VMT_TICKS_COALESCE);
 	ASSERT_OK(vmt_units_new(&u));
 	ASSERT_ERR(vmt_pit_add_unit(f.pit, u, &unit), -ENOENT);
-	ASSERT_OK(vmt_keeper_add_unit(f.k, u, NULL));
+	ASSERT_OK(vmt_keeper_add_unit(f.clk.k, u, NULL));
 	ASSERT_OK(vmt_pit_add_unit(f.pit, u, &unit));
 	ASSERT_STREQ(vmt_unit_name(unit), "pit");
 	ASSERT_ERR(vmt_pit_add_unit(f.pit, u, NULL), -EEXIST);
 	program(&f, 0, 2, 0, 5000);
 	at(&f, 1 + 1234);
-	ASSERT_OK(vmt_keeper_stop(f.k));
+	ASSERT_OK(vmt_keeper_stop(f.clk.k));
 	ASSERT_OK(vmt_snap_writer_new(&sw));
 	ASSERT_OK(vmt_units_save(u, sw, NULL));
 	ASSERT_OK(vmt_snap_writer_save_buffer(sw, &buf, &len, NULL));
@@ -928,13 +902,13 @@ TEST(random_register_streams_never_crash_or_storm)
 		else
 			ASSERT_OK(vmt_pit_read(f.pit, off, 1, &v));
 		if (i % 64 == 0)
-			ASSERT_OK(vmt_loop_run_until(f.loop,
-						     vmt_now(f.src, VMT_CLOCK_VM) + (r >> 40) % 50000));
+			ASSERT_OK(vmt_loop_run_until(f.clk.loop,
+						     vmt_now(f.clk.src, VMT_CLOCK_VM) + (r >> 40) % 50000));
 		if (i % 50000 == 0)
 			ASSERT_OK(vmt_pit_set_policy(f.pit, (enum vmt_tick_policy)((r >> 3) % 3)));
 	}
 	st = stats(&f);
-	ASSERT_LE(st.raised, vmt_now(f.src, VMT_CLOCK_VM) / 10000 + 3);
+	ASSERT_LE(st.raised, vmt_now(f.clk.src, VMT_CLOCK_VM) / 10000 + 3);
 	ASSERT_ULE(st.backlog, VMT_TICKS_BACKLOG_MAX);
 	fx_fini(&f);
 }
@@ -982,7 +956,7 @@ TEST(threaded_register_access_while_the_loop_runs)
 		ASSERT_EQ(pthread_create(&th[i], NULL, hammer_main, &h[i]), 0);
 	}
 	for (int i = 0; i < 2000; i++)
-		ASSERT_OK(vmt_loop_run_until(f.loop, vmt_now(f.src, VMT_CLOCK_VM) + 50000));
+		ASSERT_OK(vmt_loop_run_until(f.clk.loop, vmt_now(f.clk.src, VMT_CLOCK_VM) + 50000));
 	for (int i = 0; i < 3; i++)
 		pthread_join(th[i], NULL);
 	st = stats(&f);
@@ -1022,14 +996,14 @@ TEST(owed_never_misses_a_tick_the_loop_thread_is_handling)
 
 	fx_init(&f, VMT_TICKS_COALESCE);
 	program(&f, 0, 2, 0, 1193);
-	s.loop = f.loop;
+	s.loop = f.clk.loop;
 	atomic_init(&s.quit, 0);
 	ASSERT_EQ(pthread_create(&th, NULL, spin_main, &s), 0);
 	for (int i = 0; i < 20000; i++) {
-		ASSERT_OK(vmt_keeper_advance(f.k, 3300000));
+		ASSERT_OK(vmt_keeper_advance(f.clk.k, 3300000));
 		ASSERT_OK(vmt_pit_get_stats(f.pit, &st));
 		/* The clock only moves here: the grid is known exactly. */
-		t = vmt_now(f.src, VMT_CLOCK_VM);
+		t = vmt_now(f.clk.src, VMT_CLOCK_VM);
 		grid = ((uint64_t)((unsigned __int128)t * VMT_PIT_FREQ_HZ / VMT_NS_PER_SEC) - 1) / 1193;
 		if (st.ticks + st.due != grid) {
 			atomic_store(&s.quit, 1);
@@ -1055,11 +1029,11 @@ TEST(reinject_without_an_irq_callback_does_not_spin)
 	fx_init(&f, VMT_TICKS_COALESCE);
 	ASSERT_OK(vmt_pit_config_init(&pc));
 	pc.dev.ticks = VMT_TICKS_REINJECT;
-	ASSERT_OK(vmt_pit_new(f.loop, &pc, &p));
+	ASSERT_OK(vmt_pit_new(f.clk.loop, &pc, &p));
 	ASSERT_OK(vmt_pit_write(p, VMT_PIT_CONTROL, 1, 0x34));
 	ASSERT_OK(vmt_pit_write(p, 0, 1, 1000 & 0xff));
 	ASSERT_OK(vmt_pit_write(p, 0, 1, 1000 >> 8));
-	ran = vmt_loop_run_until(f.loop, tclk(1 + 10000));
+	ran = vmt_loop_run_until(f.clk.loop, tclk(1 + 10000));
 	ASSERT_OK(ran);
 	ASSERT_LE(ran, 11);	/* one look per tick, no retries */
 	ASSERT_OK(vmt_pit_get_stats(p, &st));
@@ -1081,10 +1055,10 @@ TEST(binary_count_0_is_65536)
 	at(&f, 2);
 	ASSERT_EQ(latched(&f, 0), 0xffff);
 	at(&f, 65536);
-	ASSERT_EQ(f.nirq, 0);
+	ASSERT_EQ(f.irq.raises[0], 0);
 	at(&f, 1 + 65536);
-	ASSERT_EQ(f.nirq, 1);
-	ASSERT_UEQ(f.irq_at[0], tclk(1 + 65536));
+	ASSERT_EQ(f.irq.raises[0], 1);
+	ASSERT_UEQ(f.irq.at[0], tclk(1 + 65536));
 	fx_fini(&f);
 }
 
@@ -1095,13 +1069,13 @@ TEST(irq0_stays_on_the_counter_grid_after_an_hour)
 
 	fx_init(&f, VMT_TICKS_COALESCE);
 	program(&f, 0, 2, 0, 1193);
-	ASSERT_OK(vmt_keeper_advance(f.k, tclk(1 + k * 1193)));
-	ASSERT_OK(vmt_loop_dispatch(f.loop));
-	ASSERT_EQ(f.nirq, 1);
+	ASSERT_OK(vmt_keeper_advance(f.clk.k, tclk(1 + k * 1193)));
+	ASSERT_OK(vmt_loop_dispatch(f.clk.loop));
+	ASSERT_EQ(f.irq.raises[0], 1);
 	ASSERT_UEQ(stats(&f).ticks, k);
 	/* The next edge is exactly where the 8254 would put it, no drift. */
-	ASSERT_OK(vmt_loop_run_until(f.loop, tclk(1 + (k + 1) * 1193) + 5000));
-	ASSERT_EQ(f.nirq, 2);
-	ASSERT_UEQ(f.irq_at[1], tclk(1 + (k + 1) * 1193));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tclk(1 + (k + 1) * 1193) + 5000));
+	ASSERT_EQ(f.irq.raises[0], 2);
+	ASSERT_UEQ(f.irq.at[1], tclk(1 + (k + 1) * 1193));
 	fx_fini(&f);
 }

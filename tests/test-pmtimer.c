@@ -15,49 +15,31 @@
 #include "tests.h"
 
 struct fx {
-	vmt_keeper *k;
-	vmt_source *src;
-	vmt_loop *loop;
+	struct dev_clock clk;
 	vmt_pmtimer *pm;
-	int sci;	/* the line's level */
-	int calls;
+	struct dev_irq_log irq;	/* the SCI: a level line */
 };
-
-static int fake_irq(void *opaque, unsigned line, int level)
-{
-	struct fx *f = opaque;
-
-	if (line != 0 || f->sci == level)
-		abort();	/* a level line is only driven on changes */
-	f->sci = level;
-	f->calls++;
-	return 1;
-}
 
 static void fx_init_at(struct fx *f, int ext32, vmt_ns t0)
 {
-	struct vmt_keeper_config kc = VMT_KEEPER_CONFIG_INIT;
 	struct vmt_pmtimer_config pc;
 
 	memset(f, 0, sizeof(*f));
-	kc.mode = VMT_KEEPER_MANUAL;
-	kc.initial_vm_time = t0;
-	ASSERT_OK(vmt_keeper_new(&kc, &f->k));
-	f->src = vmt_keeper_source(f->k);
-	ASSERT_OK(vmt_loop_new(f->src, &f->loop));
+	dev_clock_init(&f->clk, t0);
+	dev_irq_init(&f->irq, f->clk.src, 1);
+	f->irq.changes_only = true;
 	ASSERT_OK(vmt_pmtimer_config_init(&pc));
-	pc.dev.irq = fake_irq;
-	pc.dev.irq_opaque = f;
+	pc.dev.irq = dev_irq_record;
+	pc.dev.irq_opaque = &f->irq;
 	pc.ext32 = ext32;
-	ASSERT_OK(vmt_pmtimer_new(f->loop, &pc, &f->pm));
-	ASSERT_OK(vmt_keeper_start(f->k));
+	ASSERT_OK(vmt_pmtimer_new(f->clk.loop, &pc, &f->pm));
+	ASSERT_OK(vmt_keeper_start(f->clk.k));
 }
 
 static void fx_fini(struct fx *f)
 {
 	vmt_pmtimer_free(f->pm);
-	vmt_loop_free(f->loop);
-	vmt_keeper_free(f->k);
+	dev_clock_fini(&f->clk);
 }
 
 static uint64_t rd(struct fx *f, uint64_t off, unsigned size)
@@ -91,14 +73,14 @@ TEST(counter_is_vm_time_at_3579545_hz)
 
 	fx_init_at(&f, 0, 0);
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM_TMR, 4), 0);
-	ASSERT_OK(vmt_loop_run_until(f.loop, tcount(1) - 1));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tcount(1) - 1));
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM_TMR, 4), 0);
-	ASSERT_OK(vmt_loop_run_until(f.loop, tcount(1)));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tcount(1)));
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM_TMR, 4), 1);
-	ASSERT_OK(vmt_loop_run_until(f.loop, VMT_NS_PER_SEC));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, VMT_NS_PER_SEC));
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM_TMR, 4), 3579545);
 	/* 24 bits wrap after 2^24 counts (4.687 s). */
-	ASSERT_OK(vmt_loop_run_until(f.loop, 5 * VMT_NS_PER_SEC));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, 5 * VMT_NS_PER_SEC));
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM_TMR, 4), (5ull * 3579545) & 0xffffff);
 	fx_fini(&f);
 }
@@ -110,33 +92,33 @@ TEST(msb_toggle_sets_tmr_sts_and_the_sci_follows_tmr_en)
 
 	fx_init_at(&f, 0, 0);
 	wr(&f, VMT_PMTIMER_PM1_EN, 2, VMT_PMTIMER_TMR_EN);
-	ASSERT_OK(vmt_loop_run_until(f.loop, tcount(1u << 23) - 1));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tcount(1u << 23) - 1));
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM1_STS, 2), 0);
-	ASSERT_EQ(f.sci, 0);
-	ASSERT_OK(vmt_loop_run_until(f.loop, tcount(1u << 23)));
-	ASSERT_EQ(f.sci, 1);
+	ASSERT_EQ(f.irq.level[0], 0);
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tcount(1u << 23)));
+	ASSERT_EQ(f.irq.level[0], 1);
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM1_STS, 2), VMT_PMTIMER_TMR_STS);
 	/* Writing 0 changes nothing; writing 1 clears and drops the SCI. */
 	wr(&f, VMT_PMTIMER_PM1_STS, 2, 0);
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM1_STS, 2), VMT_PMTIMER_TMR_STS);
 	wr(&f, VMT_PMTIMER_PM1_STS, 2, VMT_PMTIMER_TMR_STS);
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM1_STS, 2), 0);
-	ASSERT_EQ(f.sci, 0);
+	ASSERT_EQ(f.irq.level[0], 0);
 	/* The next toggle (bit 23 falling at 2^24) with TMR_EN clear: flag, no SCI. */
 	wr(&f, VMT_PMTIMER_PM1_EN, 1, 0);
-	ASSERT_OK(vmt_loop_run_until(f.loop, tcount(1u << 24)));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tcount(1u << 24)));
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM1_STS, 1), 1);
-	ASSERT_EQ(f.sci, 0);
+	ASSERT_EQ(f.irq.level[0], 0);
 	wr(&f, VMT_PMTIMER_PM1_EN, 1, 1);	/* enabling with the flag set raises it */
-	ASSERT_EQ(f.sci, 1);
+	ASSERT_EQ(f.irq.level[0], 1);
 	/* A toggle while the flag is still set is merged. */
-	ASSERT_OK(vmt_loop_run_until(f.loop, tcount(3u << 23)));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tcount(3u << 23)));
 	ASSERT_OK(vmt_pmtimer_get_stats(f.pm, &st));
 	ASSERT_UEQ(st.ticks, 3);
 	ASSERT_UEQ(st.raised, 2);
 	ASSERT_UEQ(st.lost, 1);
 	ASSERT_UEQ(st.due, 0);
-	ASSERT_EQ(f.calls, 3);
+	ASSERT_EQ(f.irq.calls, 3);
 	fx_fini(&f);
 }
 
@@ -146,7 +128,7 @@ TEST(a_late_loop_still_shows_the_flag_to_a_polling_guest)
 	struct vmt_dev_stats st;
 
 	fx_init_at(&f, 0, 0);
-	ASSERT_OK(vmt_keeper_advance(f.k, tcount(1u << 23)));	/* no dispatch */
+	ASSERT_OK(vmt_keeper_advance(f.clk.k, tcount(1u << 23)));	/* no dispatch */
 	ASSERT_OK(vmt_pmtimer_get_stats(f.pm, &st));
 	ASSERT_UEQ(st.due, 1);
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM1_STS, 2), VMT_PMTIMER_TMR_STS);
@@ -161,10 +143,10 @@ TEST(ext32_counts_32_bits_and_toggles_bit_31)
 	fx_init_at(&f, 1, t - 1000);
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM_TMR, 4), counts(t - 1000));
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM1_STS, 2), 0);
-	ASSERT_OK(vmt_loop_run_until(f.loop, t));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, t));
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM_TMR, 4), 1ull << 31);
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM1_STS, 2), VMT_PMTIMER_TMR_STS);
-	ASSERT_OK(vmt_loop_run_until(f.loop, tcount(1ull << 32) + 5));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, tcount(1ull << 32) + 5));
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM_TMR, 4), counts(tcount(1ull << 32) + 5) & 0xffffffff);
 	fx_fini(&f);
 }
@@ -196,10 +178,10 @@ TEST(pause_freezes_the_counter)
 	uint64_t v;
 
 	fx_init_at(&f, 0, 0);
-	ASSERT_OK(vmt_loop_run_until(f.loop, 1234567));
+	ASSERT_OK(vmt_loop_run_until(f.clk.loop, 1234567));
 	v = rd(&f, VMT_PMTIMER_PM_TMR, 4);
-	ASSERT_OK(vmt_keeper_stop(f.k));
-	ASSERT_OK(vmt_loop_dispatch(f.loop));
+	ASSERT_OK(vmt_keeper_stop(f.clk.k));
+	ASSERT_OK(vmt_loop_dispatch(f.clk.loop));
 	ASSERT_EQ(rd(&f, VMT_PMTIMER_PM_TMR, 4), v);
 	ASSERT_EQ(v, counts(1234567));
 	fx_fini(&f);
@@ -216,8 +198,8 @@ TEST(save_restore_resumes_the_count_on_a_clock_at_another_time)
 
 	fx_init_at(&a, 0, 0);
 	wr(&a, VMT_PMTIMER_PM1_EN, 2, 1);
-	ASSERT_OK(vmt_loop_run_until(a.loop, tcount((1u << 23) + 77)));
-	ASSERT_OK(vmt_keeper_stop(a.k));
+	ASSERT_OK(vmt_loop_run_until(a.clk.loop, tcount((1u << 23) + 77)));
+	ASSERT_OK(vmt_keeper_stop(a.clk.k));
 	v = rd(&a, VMT_PMTIMER_PM_TMR, 4);
 	ASSERT_OK(vmt_fields_writer_new(&w));
 	ASSERT_OK(vmt_pmtimer_save(a.pm, w, 3));
@@ -226,13 +208,13 @@ TEST(save_restore_resumes_the_count_on_a_clock_at_another_time)
 	dev_reopen(sw, "pmtimer", &sr, &fr);
 
 	fx_init_at(&b, 0, 7 * VMT_NS_PER_SEC + 333);
-	ASSERT_OK(vmt_keeper_stop(b.k));
+	ASSERT_OK(vmt_keeper_stop(b.clk.k));
 	ASSERT_OK(vmt_pmtimer_restore(b.pm, &fr, 3));
 	ASSERT_EQ(rd(&b, VMT_PMTIMER_PM_TMR, 4), v);
 	ASSERT_EQ(rd(&b, VMT_PMTIMER_PM1_STS, 2), 1);
-	ASSERT_EQ(b.sci, 1);
-	ASSERT_OK(vmt_keeper_start(b.k));
-	ASSERT_OK(vmt_loop_run_until(b.loop, vmt_now(b.src, VMT_CLOCK_VM) + VMT_NS_PER_SEC));
+	ASSERT_EQ(b.irq.level[0], 1);
+	ASSERT_OK(vmt_keeper_start(b.clk.k));
+	ASSERT_OK(vmt_loop_run_until(b.clk.loop, vmt_now(b.clk.src, VMT_CLOCK_VM) + VMT_NS_PER_SEC));
 	ASSERT_TRUE(rd(&b, VMT_PMTIMER_PM_TMR, 4) - v >= 3579545 - 1 &&
 		    rd(&b, VMT_PMTIMER_PM_TMR, 4) - v <= 3579545 + 1);
 	/* Another width, another group: refused. */
@@ -284,19 +266,19 @@ TEST(bad_offsets_sizes_and_arguments)
 	ASSERT_TRUE(vmt_pmtimer_free(NULL) == NULL);
 	ASSERT_OK(vmt_pmtimer_config_init(&pc));
 	ASSERT_ERR(vmt_pmtimer_new(NULL, &pc, &p), -EINVAL);
-	ASSERT_ERR(vmt_pmtimer_new(f.loop, &pc, NULL), -EINVAL);
+	ASSERT_ERR(vmt_pmtimer_new(f.clk.loop, &pc, NULL), -EINVAL);
 	pc.ext32 = 2;
-	ASSERT_ERR(vmt_pmtimer_new(f.loop, &pc, &p), -EINVAL);
+	ASSERT_ERR(vmt_pmtimer_new(f.clk.loop, &pc, &p), -EINVAL);
 	pc.ext32 = 0;
 	pc.dev.ticks = (enum vmt_tick_policy)9;
-	ASSERT_ERR(vmt_pmtimer_new(f.loop, &pc, &p), -EINVAL);
+	ASSERT_ERR(vmt_pmtimer_new(f.clk.loop, &pc, &p), -EINVAL);
 	pc.dev.ticks = VMT_TICKS_COALESCE;
 	pc.dev.name = "a\\b";
-	ASSERT_ERR(vmt_pmtimer_new(f.loop, &pc, &p), -EINVAL);
+	ASSERT_ERR(vmt_pmtimer_new(f.clk.loop, &pc, &p), -EINVAL);
 	/* The unit needs "vmtime". */
 	ASSERT_OK(vmt_units_new(&u));
 	ASSERT_ERR(vmt_pmtimer_add_unit(f.pm, u, NULL), -ENOENT);
-	ASSERT_OK(vmt_keeper_add_unit(f.k, u, NULL));
+	ASSERT_OK(vmt_keeper_add_unit(f.clk.k, u, NULL));
 	ASSERT_OK(vmt_pmtimer_add_unit(f.pm, u, NULL));
 	ASSERT_ERR(vmt_pmtimer_add_unit(f.pm, NULL, NULL), -EINVAL);
 	vmt_units_free(u);

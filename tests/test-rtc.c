@@ -22,29 +22,11 @@
 #define UIP_NS 2228000u
 
 struct fx {
-	vmt_keeper *k;
-	vmt_source *src;
-	vmt_loop *loop;
+	struct dev_clock clk;
 	vmt_rtc *rtc;
-	int accept;
-	atomic_int nirq;
-	atomic_int levels;	/* calls with level 0 */
+	struct dev_irq_log irq;	/* IRQ8 */
 	vmt_ns wall;		/* the host wall clock the keeper sees */
 };
-
-static int fake_irq(void *opaque, unsigned line, int level)
-{
-	struct fx *f = opaque;
-
-	if (line != 0)
-		return -EINVAL;
-	if (!level) {
-		atomic_fetch_add(&f->levels, 1);
-		return 0;
-	}
-	atomic_fetch_add(&f->nirq, 1);
-	return f->accept;
-}
 
 static vmt_ns host_clock(void *opaque, enum vmt_clock clock)
 {
@@ -68,46 +50,39 @@ static void fx_new_rtc(struct fx *f, enum vmt_rtc_base base, int64_t epoch,
 	struct vmt_rtc_config c;
 
 	ASSERT_OK(vmt_rtc_config_init(&c));
-	c.dev.irq = fake_irq;
-	c.dev.irq_opaque = f;
+	c.dev.irq = dev_irq_record;
+	c.dev.irq_opaque = &f->irq;
 	c.dev.ticks = ticks;
 	c.base = base;
 	c.epoch_ns = epoch;
-	ASSERT_OK(vmt_rtc_new(f->loop, &c, &f->rtc));
+	ASSERT_OK(vmt_rtc_new(f->clk.loop, &c, &f->rtc));
 }
 
-static void fx_init(struct fx *f, int64_t epoch, enum vmt_tick_policy ticks)
+/* A stopped clock at VM time @t0, on a host whose wall clock reads @wall. */
+static void fx_clock(struct fx *f, vmt_ns t0, vmt_ns wall)
 {
 	struct vmt_keeper_config kc = VMT_KEEPER_CONFIG_INIT;
 
 	memset(f, 0, sizeof(*f));
-	f->wall = (vmt_ns)date(2030, 6, 1, 12, 0, 0);
-	kc.mode = VMT_KEEPER_MANUAL;
+	f->wall = wall;
+	kc.initial_vm_time = t0;
 	kc.host_clock = host_clock;
 	kc.host_clock_opaque = f;
-	ASSERT_OK(vmt_keeper_new(&kc, &f->k));
-	f->src = vmt_keeper_source(f->k);
-	ASSERT_OK(vmt_loop_new(f->src, &f->loop));
-	f->accept = 1;
+	dev_clock_init_config(&f->clk, &kc);
+	dev_irq_init(&f->irq, f->clk.src, 1);
+}
+
+static void fx_init(struct fx *f, int64_t epoch, enum vmt_tick_policy ticks)
+{
+	fx_clock(f, 0, (vmt_ns)date(2030, 6, 1, 12, 0, 0));
 	fx_new_rtc(f, VMT_RTC_BASE_EPOCH, epoch, ticks);
-	ASSERT_OK(vmt_keeper_start(f->k));
+	ASSERT_OK(vmt_keeper_start(f->clk.k));
 }
 
 static void fx_fini(struct fx *f)
 {
 	vmt_rtc_free(f->rtc);
-	vmt_loop_free(f->loop);
-	vmt_keeper_free(f->k);
-}
-
-static vmt_ns now(struct fx *f)
-{
-	return vmt_now(f->src, VMT_CLOCK_VM);
-}
-
-static void run_to(struct fx *f, vmt_ns t)
-{
-	ASSERT_OK(vmt_loop_run_until(f->loop, t));
+	dev_clock_fini(&f->clk);
 }
 
 /* device.h: every tick is in one place. */
@@ -154,13 +129,13 @@ TEST(bcd_24h_registers_count_seconds_minutes_days)
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_A), 0x26);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_B), 0x02);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_D), 0x80);
-	run_to(&f, now(&f) + SEC - 1);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC - 1);
 	ASSERT_STREQ(regs(&f), "2024-02-28 23:59:58 4");
-	run_to(&f, now(&f) + 1);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 1);
 	ASSERT_STREQ(regs(&f), "2024-02-28 23:59:59 4");
-	run_to(&f, now(&f) + SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
 	ASSERT_STREQ(regs(&f), "2024-02-29 00:00:00 5");	/* leap day */
-	run_to(&f, now(&f) + 86400 * SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 86400 * SEC);
 	ASSERT_STREQ(regs(&f), "2024-03-01 00:00:00 6");
 	fx_fini(&f);
 }
@@ -171,17 +146,17 @@ TEST(rollovers_of_2000_2100_and_years)
 
 	fx_init(&f, date(1999, 12, 31, 23, 59, 59), VMT_TICKS_COALESCE);
 	ASSERT_STREQ(regs(&f), "1999-12-31 23:59:59 6");
-	run_to(&f, now(&f) + SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
 	ASSERT_STREQ(regs(&f), "2000-01-01 00:00:00 7");
 	fx_fini(&f);
 
 	fx_init(&f, date(2000, 2, 28, 12, 0, 0), VMT_TICKS_COALESCE);
-	run_to(&f, now(&f) + 86400 * SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 86400 * SEC);
 	ASSERT_STREQ(regs(&f), "2000-02-29 12:00:00 3");	/* 2000 is leap */
 	fx_fini(&f);
 
 	fx_init(&f, date(2100, 2, 28, 12, 0, 0), VMT_TICKS_COALESCE);
-	run_to(&f, now(&f) + 86400 * SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 86400 * SEC);
 	ASSERT_STREQ(regs(&f), "2100-03-01 12:00:00 2");	/* 2100 is not */
 	fx_fini(&f);
 
@@ -190,7 +165,7 @@ TEST(rollovers_of_2000_2100_and_years)
 	fx_fini(&f);
 
 	fx_init(&f, date(2199, 12, 31, 23, 59, 59), VMT_TICKS_COALESCE);
-	run_to(&f, now(&f) + SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
 	ASSERT_STREQ(regs(&f), "2200-01-01 00:00:00 4");
 	fx_fini(&f);
 }
@@ -206,13 +181,13 @@ TEST(binary_and_12h_modes)
 	ASSERT_EQ(rd(&f, 4), 12);	/* 12 AM */
 	ASSERT_EQ(rd(&f, 9), 23);
 	ASSERT_EQ(rd(&f, 0x32), 20);
-	run_to(&f, now(&f) + 12 * 3600 * SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 12 * 3600 * SEC);
 	ASSERT_EQ(rd(&f, 4), 0x80 | 12);	/* 12 PM */
-	run_to(&f, now(&f) + 3600 * SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 3600 * SEC);
 	ASSERT_EQ(rd(&f, 4), 0x80 | 1);
 	wr(&f, VMT_RTC_REG_B, 0);	/* BCD, 12 h */
 	ASSERT_EQ(rd(&f, 4), 0x81);
-	run_to(&f, now(&f) + 10 * 3600 * SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 10 * 3600 * SEC);
 	ASSERT_EQ(rd(&f, 4), 0x91);	/* 11 PM */
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H);
 	ASSERT_EQ(rd(&f, 4), 0x23);
@@ -225,19 +200,19 @@ TEST(uip_is_high_244us_plus_the_1984us_cycle_before_each_second)
 	vmt_ns t0;
 
 	fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_COALESCE);
-	t0 = now(&f);
-	run_to(&f, t0 + SEC - UIP_NS - 1);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + SEC - UIP_NS - 1);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_A) & VMT_RTC_A_UIP, 0);
-	run_to(&f, t0 + SEC - UIP_NS);
+	dev_run_to(&f.clk, t0 + SEC - UIP_NS);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_A), 0xa6);
 	ASSERT_EQ(rd(&f, 0), 0x00);	/* the old second until the cycle ends */
-	run_to(&f, t0 + SEC - 1);
+	dev_run_to(&f.clk, t0 + SEC - 1);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_A) & VMT_RTC_A_UIP, VMT_RTC_A_UIP);
-	run_to(&f, t0 + SEC);
+	dev_run_to(&f.clk, t0 + SEC);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_A) & VMT_RTC_A_UIP, 0);
 	ASSERT_EQ(rd(&f, 0), 0x01);
 	/* SET inhibits the update cycle and clears UIP. */
-	run_to(&f, t0 + 2 * SEC - 1000);
+	dev_run_to(&f.clk, t0 + 2 * SEC - 1000);
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_SET);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_A) & VMT_RTC_A_UIP, 0);
 	fx_fini(&f);
@@ -246,14 +221,14 @@ TEST(uip_is_high_244us_plus_the_1984us_cycle_before_each_second)
 /* Step in quarter periods, acknowledging each interrupt as a handler would. */
 static int run_acking(struct fx *f, vmt_ns until, vmt_ns step)
 {
-	int seen = atomic_load(&f->nirq), n = 0;
+	int seen = atomic_load(&f->irq.raises[0]), n = 0;
 
-	while (now(f) < until) {
-		run_to(f, now(f) + step < until ? now(f) + step : until);
-		if (atomic_load(&f->nirq) != seen) {
-			n += atomic_load(&f->nirq) - seen;
+	while (dev_now(&f->clk) < until) {
+		dev_run_to(&f->clk, dev_now(&f->clk) + step < until ? dev_now(&f->clk) + step : until);
+		if (atomic_load(&f->irq.raises[0]) != seen) {
+			n += atomic_load(&f->irq.raises[0]) - seen;
 			(void)rd(f, VMT_RTC_REG_C);
-			seen = atomic_load(&f->nirq);
+			seen = atomic_load(&f->irq.raises[0]);
 		}
 	}
 	return n;
@@ -274,7 +249,7 @@ TEST(periodic_rates_give_exact_interrupt_counts)
 		fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_COALESCE);
 		wr(&f, VMT_RTC_REG_A, (uint8_t)(0x20 | rates[i].rs));
 		wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_PIE);
-		ASSERT_EQ(run_acking(&f, now(&f) + SEC, step), rates[i].hz);
+		ASSERT_EQ(run_acking(&f, dev_now(&f.clk) + SEC, step), rates[i].hz);
 		ASSERT_OK(vmt_rtc_get_stats(f.rtc, &st));
 		ASSERT_UEQ(st.ticks, rates[i].hz);
 		ASSERT_UEQ(st.raised, rates[i].hz);
@@ -285,8 +260,8 @@ TEST(periodic_rates_give_exact_interrupt_counts)
 	fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_COALESCE);
 	wr(&f, VMT_RTC_REG_A, 0x20);
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_PIE);
-	run_to(&f, now(&f) + SEC / 2);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC / 2);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_C) & VMT_RTC_C_PF, 0);
 	fx_fini(&f);
 }
@@ -296,26 +271,26 @@ TEST(flags_are_read_to_clear_and_pf_sets_without_pie)
 	struct fx f;
 
 	fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_COALESCE);
-	run_to(&f, now(&f) + SEC + 1);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC + 1);
 	/* No enable: flags set, IRQF clear, no interrupt. */
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_C), VMT_RTC_C_PF | VMT_RTC_C_UF);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_C), 0);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
 	/* Enabling UIE with UF already set raises at once. */
-	run_to(&f, now(&f) + SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_UIE);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
-	ASSERT_EQ(atomic_load(&f.levels), 1);	/* a pulse */
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
+	ASSERT_EQ(atomic_load(&f.irq.lowers[0]), 1);	/* a pulse */
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_C), VMT_RTC_C_IRQF | VMT_RTC_C_PF | VMT_RTC_C_UF);
 	/* Update-ended interrupts once a second, on the boundary. */
-	run_to(&f, now(&f) + SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 2);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 2);
 	/* Unacknowledged: no more edges. */
-	run_to(&f, now(&f) + 5 * SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 2);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 5 * SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 2);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_C) & 0xf0, VMT_RTC_C_IRQF | VMT_RTC_C_PF | VMT_RTC_C_UF);
-	run_to(&f, now(&f) + SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 3);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 3);
 	/* Register C and D are read-only. */
 	wr(&f, VMT_RTC_REG_C, 0);
 	ASSERT_NE(rd(&f, VMT_RTC_REG_C), 0);
@@ -330,29 +305,29 @@ TEST(alarm_matches_exactly_and_with_dont_care)
 	vmt_ns t0;
 
 	fx_init(&f, date(2024, 1, 1, 10, 0, 0), VMT_TICKS_COALESCE);
-	t0 = now(&f);
+	t0 = dev_now(&f.clk);
 	wr(&f, VMT_RTC_SECONDS_ALARM, 0x30);
 	wr(&f, VMT_RTC_MINUTES_ALARM, 0x01);
 	wr(&f, VMT_RTC_HOURS_ALARM, 0x10);
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_AIE);
-	run_to(&f, t0 + 90 * SEC - 1);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
-	run_to(&f, t0 + 90 * SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	dev_run_to(&f.clk, t0 + 90 * SEC - 1);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
+	dev_run_to(&f.clk, t0 + 90 * SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_C) & (VMT_RTC_C_IRQF | VMT_RTC_C_AF),
 		  VMT_RTC_C_IRQF | VMT_RTC_C_AF);
 	/* Hours and minutes don't care: every minute at :30. */
 	wr(&f, VMT_RTC_MINUTES_ALARM, 0xc0);
 	wr(&f, VMT_RTC_HOURS_ALARM, 0xff);
-	run_to(&f, t0 + 150 * SEC - 1);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
-	run_to(&f, t0 + 150 * SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 2);
+	dev_run_to(&f.clk, t0 + 150 * SEC - 1);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
+	dev_run_to(&f.clk, t0 + 150 * SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 2);
 	(void)rd(&f, VMT_RTC_REG_C);
 	/* All three don't care: every second. */
 	wr(&f, VMT_RTC_SECONDS_ALARM, 0xc5);
-	run_to(&f, t0 + 151 * SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 3);
+	dev_run_to(&f.clk, t0 + 151 * SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 3);
 	fx_fini(&f);
 
 	/* The alarm in 12 h mode compares the PM bit too. */
@@ -361,11 +336,11 @@ TEST(alarm_matches_exactly_and_with_dont_care)
 	wr(&f, VMT_RTC_SECONDS_ALARM, 0);
 	wr(&f, VMT_RTC_MINUTES_ALARM, 0);
 	wr(&f, VMT_RTC_HOURS_ALARM, 0x02);	/* 2 AM: no match at 2 PM */
-	run_to(&f, now(&f) + SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
 	wr(&f, VMT_RTC_HOURS_ALARM, 0x83);
-	run_to(&f, now(&f) + 3600 * SEC);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 3600 * SEC);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
 	fx_fini(&f);
 }
 
@@ -376,8 +351,8 @@ TEST(set_bit_halts_updates_and_guest_writes_set_the_time)
 	int64_t t;
 
 	fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_COALESCE);
-	t0 = now(&f);
-	run_to(&f, t0 + SEC / 4);
+	t0 = dev_now(&f.clk);
+	dev_run_to(&f.clk, t0 + SEC / 4);
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_SET | VMT_RTC_B_UIE);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_B), VMT_RTC_B_24H | VMT_RTC_B_SET);	/* SET clears UIE */
 	wr(&f, 9, 0x38);
@@ -388,21 +363,21 @@ TEST(set_bit_halts_updates_and_guest_writes_set_the_time)
 	wr(&f, 2, 0x34);
 	wr(&f, 0, 0x56);
 	wr(&f, 6, 0x01);	/* the guest says Sunday; 2038-07-04 is a Sunday */
-	run_to(&f, t0 + 3 * SEC + SEC / 4);	/* held: no update */
+	dev_run_to(&f.clk, t0 + 3 * SEC + SEC / 4);	/* held: no update */
 	ASSERT_STREQ(regs(&f), "2038-07-04 12:34:56 1");
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_C) & VMT_RTC_C_UF, 0);	/* no update cycle */
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H);
 	ASSERT_OK(vmt_rtc_get_time(f.rtc, &t));
 	/* The divider kept its phase: the next second comes at t0 + 4 s. */
 	ASSERT_EQ(t, date(2038, 7, 4, 12, 34, 56) + (int64_t)SEC / 4);
-	run_to(&f, t0 + 4 * SEC - 1);
+	dev_run_to(&f.clk, t0 + 4 * SEC - 1);
 	ASSERT_STREQ(regs(&f), "2038-07-04 12:34:56 1");
-	run_to(&f, t0 + 4 * SEC);
+	dev_run_to(&f.clk, t0 + 4 * SEC);
 	ASSERT_STREQ(regs(&f), "2038-07-04 12:34:57 1");
 	/* A write to a running clock counts on from the written value. */
 	wr(&f, 2, 0x59);
 	wr(&f, 4, 0x23);
-	run_to(&f, t0 + 7 * SEC);
+	dev_run_to(&f.clk, t0 + 7 * SEC);
 	ASSERT_STREQ(regs(&f), "2038-07-05 00:00:00 2");
 	fx_fini(&f);
 }
@@ -413,19 +388,19 @@ TEST(divider_reset_stops_the_clock_and_release_updates_half_a_second_later)
 	vmt_ns t0;
 
 	fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_COALESCE);
-	t0 = now(&f);
+	t0 = dev_now(&f.clk);
 	wr(&f, VMT_RTC_REG_A, 0x70);	/* divider chain in reset */
-	run_to(&f, t0 + 10 * SEC);
+	dev_run_to(&f.clk, t0 + 10 * SEC);
 	ASSERT_STREQ(regs(&f), "2024-01-01 00:00:00 2");
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_A), 0x70);
 	wr(&f, VMT_RTC_REG_A, 0x26);
-	run_to(&f, t0 + 10 * SEC + SEC / 2 + 1984000 - 1);
+	dev_run_to(&f.clk, t0 + 10 * SEC + SEC / 2 + 1984000 - 1);
 	ASSERT_EQ(rd(&f, 0), 0);
-	run_to(&f, t0 + 10 * SEC + SEC / 2 + 1984000);
+	dev_run_to(&f.clk, t0 + 10 * SEC + SEC / 2 + 1984000);
 	ASSERT_EQ(rd(&f, 0), 1);
 	/* Other dividers (another crystal, test modes) stop the clock too. */
 	wr(&f, VMT_RTC_REG_A, 0x06);
-	run_to(&f, now(&f) + 5 * SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 5 * SEC);
 	ASSERT_EQ(rd(&f, 0), 1);
 	fx_fini(&f);
 }
@@ -473,7 +448,7 @@ TEST(cmos_ram_banks_and_index_ports)
 	ASSERT_ERR(vmt_rtc_cmos_get(f.rtc, 1, NULL), -EINVAL);
 	ASSERT_ERR(vmt_rtc_nmi_disabled(NULL), -EINVAL);
 	/* cmos_get of register C does not clear it. */
-	run_to(&f, now(&f) + SEC);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC);
 	ASSERT_OK(vmt_rtc_cmos_get(f.rtc, VMT_RTC_REG_C, &b));
 	ASSERT_OK(vmt_rtc_cmos_get(f.rtc, VMT_RTC_REG_C, &b));
 	ASSERT_EQ(b, VMT_RTC_C_PF | VMT_RTC_C_UF);
@@ -487,19 +462,19 @@ TEST(pause_freezes_the_date_and_raises_nothing)
 
 	fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_COALESCE);
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_PIE | VMT_RTC_B_UIE);
-	run_to(&f, now(&f) + SEC / 2);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC / 2);
 	(void)rd(&f, VMT_RTC_REG_C);
-	ASSERT_OK(vmt_keeper_stop(f.k));
-	atomic_store(&f.nirq, 0);
+	ASSERT_OK(vmt_keeper_stop(f.clk.k));
+	atomic_store(&f.irq.raises[0], 0);
 	ASSERT_OK(vmt_rtc_get_time(f.rtc, &a));
 	f.wall += 3600 * SEC;	/* an hour of host time passes */
-	ASSERT_OK(vmt_loop_dispatch(f.loop));
+	ASSERT_OK(vmt_loop_dispatch(f.clk.loop));
 	ASSERT_OK(vmt_rtc_get_time(f.rtc, &b));
 	ASSERT_EQ(a, b);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
 	ASSERT_STREQ(regs(&f), "2024-01-01 00:00:00 2");
-	ASSERT_OK(vmt_keeper_start(f.k));
-	run_to(&f, now(&f) + SEC / 2);
+	ASSERT_OK(vmt_keeper_start(f.clk.k));
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC / 2);
 	ASSERT_STREQ(regs(&f), "2024-01-01 00:00:01 2");
 	fx_fini(&f);
 }
@@ -513,10 +488,10 @@ TEST(host_base_follows_the_wall_clock_across_a_pause)
 	vmt_rtc_free(f.rtc);
 	fx_new_rtc(&f, VMT_RTC_BASE_HOST, 0, VMT_TICKS_COALESCE);
 	ASSERT_STREQ(regs(&f), "2030-06-01 12:00:00 7");
-	ASSERT_OK(vmt_keeper_stop(f.k));
+	ASSERT_OK(vmt_keeper_stop(f.clk.k));
 	f.wall += 90 * SEC;
 	ASSERT_STREQ(regs(&f), "2030-06-01 12:01:30 7");
-	ASSERT_OK(vmt_keeper_start(f.k));
+	ASSERT_OK(vmt_keeper_start(f.clk.k));
 	/* The guest sets it an hour ahead: an offset from the wall clock. */
 	wr(&f, 4, 0x13);
 	f.wall += SEC;
@@ -549,9 +524,9 @@ TEST(utc_and_localtime_bases_start_from_the_host_wall_clock)
 		/* A host wall clock past 2199 cannot be shown. */
 		ASSERT_OK(vmt_rtc_config_init(&c));
 		f.wall = (vmt_ns)date(2230, 1, 1, 0, 0, 0);
-		ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -ERANGE);
+		ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, &r), -ERANGE);
 		c.base = VMT_RTC_BASE_HOST;
-		ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -ERANGE);
+		ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, &r), -ERANGE);
 		f.wall = saved;
 	}
 	{
@@ -572,16 +547,15 @@ TEST(save_restore_mid_second_resumes_exactly)
 	vmt_snap_writer *sw;
 	vmt_snap_reader *sr;
 	vmt_fields_reader r;
-	struct vmt_keeper_config kc = VMT_KEEPER_CONFIG_INIT;
 	vmt_ns t0;
 
 	fx_init(&f, date(2024, 5, 6, 7, 8, 9), VMT_TICKS_REINJECT);
-	t0 = now(&f);
+	t0 = dev_now(&f.clk);
 	wr(&f, VMT_RTC_REG_A, 0x2f);	/* 2 Hz */
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_PIE | VMT_RTC_B_DM);	/* binary 12 h */
 	wr(&f, 40, 0x99);
-	run_to(&f, t0 + 3 * SEC + 300 * VMT_NS_PER_MS);
-	ASSERT_OK(vmt_keeper_stop(f.k));
+	dev_run_to(&f.clk, t0 + 3 * SEC + 300 * VMT_NS_PER_MS);
+	ASSERT_OK(vmt_keeper_stop(f.clk.k));
 	ASSERT_OK(vmt_snap_writer_new(&sw));
 	ASSERT_OK(vmt_snap_writer_section(sw, "rtc", 1, &w));
 	ASSERT_OK(vmt_rtc_save(f.rtc, w, 7));
@@ -591,19 +565,10 @@ TEST(save_restore_mid_second_resumes_exactly)
 	 * Another VM, whose keeper resumed at the saved VM time (FREEZE), on
 	 * another host wall time.
 	 */
-	memset(&g, 0, sizeof(g));
-	g.wall = f.wall + 1000 * SEC;
-	kc.mode = VMT_KEEPER_MANUAL;
-	kc.initial_vm_time = now(&f);
-	kc.host_clock = host_clock;
-	kc.host_clock_opaque = &g;
-	ASSERT_OK(vmt_keeper_new(&kc, &g.k));
-	g.src = vmt_keeper_source(g.k);
-	ASSERT_OK(vmt_loop_new(g.src, &g.loop));
-	g.accept = 1;
+	fx_clock(&g, dev_now(&f.clk), f.wall + 1000 * SEC);
 	fx_new_rtc(&g, VMT_RTC_BASE_EPOCH, 0, VMT_TICKS_REINJECT);
 	ASSERT_OK(vmt_rtc_restore(g.rtc, &r, 7));
-	ASSERT_OK(vmt_keeper_start(g.k));
+	ASSERT_OK(vmt_keeper_start(g.clk.k));
 	ASSERT_EQ(rd(&g, 40), 0x99);
 	ASSERT_EQ(rd(&g, 0), 12);
 	ASSERT_EQ(rd(&g, 4), 7);
@@ -621,14 +586,14 @@ TEST(save_restore_mid_second_resumes_exactly)
 	while (rd(&g, VMT_RTC_REG_C) & VMT_RTC_C_IRQF)
 		;
 	/* The next second and the 2 Hz tick come 0.7 s / 0.2 s later. */
-	atomic_store(&g.nirq, 0);
-	run_to(&g, now(&g) + 200 * VMT_NS_PER_MS - 1);
-	ASSERT_EQ(atomic_load(&g.nirq), 0);
-	run_to(&g, now(&g) + 1);
-	ASSERT_EQ(atomic_load(&g.nirq), 1);
-	run_to(&g, t0 + 4 * SEC - 1);
+	atomic_store(&g.irq.raises[0], 0);
+	dev_run_to(&g.clk, dev_now(&g.clk) + 200 * VMT_NS_PER_MS - 1);
+	ASSERT_EQ(atomic_load(&g.irq.raises[0]), 0);
+	dev_run_to(&g.clk, dev_now(&g.clk) + 1);
+	ASSERT_EQ(atomic_load(&g.irq.raises[0]), 1);
+	dev_run_to(&g.clk, t0 + 4 * SEC - 1);
 	ASSERT_EQ(rd(&g, 0), 12);
-	run_to(&g, t0 + 4 * SEC);
+	dev_run_to(&g.clk, t0 + 4 * SEC);
 	ASSERT_EQ(rd(&g, 0), 13);
 	/* VM time moved on by a CATCHUP restore: the date moves as much. */
 	vmt_rtc_free(g.rtc);
@@ -638,7 +603,7 @@ TEST(save_restore_mid_second_resumes_exactly)
 		int64_t t;
 
 		ASSERT_OK(vmt_rtc_get_time(g.rtc, &t));
-		ASSERT_EQ(t, date(2024, 5, 6, 7, 8, 9) + (int64_t)(now(&g) - t0));
+		ASSERT_EQ(t, date(2024, 5, 6, 7, 8, 9) + (int64_t)(dev_now(&g.clk) - t0));
 	}
 	/* Another base is refused; a missing group is -ENOENT. */
 	vmt_rtc_free(g.rtc);
@@ -698,7 +663,7 @@ TEST(restore_refuses_impossible_values)
 static void miss_ticks(struct fx *f, int ms)
 {
 	wr(f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_PIE);
-	run_to(f, now(f) + (vmt_ns)ms * VMT_NS_PER_MS);
+	dev_run_to(&f->clk, dev_now(&f->clk) + (vmt_ns)ms * VMT_NS_PER_MS);
 }
 
 TEST(reinject_raises_the_backlog_one_per_acknowledgement)
@@ -709,7 +674,7 @@ TEST(reinject_raises_the_backlog_one_per_acknowledgement)
 
 	fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_REINJECT);
 	miss_ticks(&f, 10);	/* ticks 1..10 at 1024 Hz: 10 ticks */
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
 	ASSERT_OK(vmt_rtc_get_stats(f.rtc, &st));
 	ASSERT_UEQ(st.ticks, 10);
 	ASSERT_UEQ(st.backlog, 9);
@@ -722,24 +687,24 @@ TEST(reinject_raises_the_backlog_one_per_acknowledgement)
 		ASSERT_LE(acks, 20);
 	}
 	ASSERT_EQ(acks, 10);
-	ASSERT_EQ(atomic_load(&f.nirq), 10);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 10);
 	ASSERT_OK(vmt_rtc_get_stats(f.rtc, &st));
 	ASSERT_UEQ(st.backlog, 0);
 	ASSERT_UEQ(st.raised, 10);
 	/* A tick the controller coalesced joins the backlog. */
-	f.accept = 0;
-	run_to(&f, now(&f) + SEC / 1024 + 1);
+	f.irq.accept = 0;
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC / 1024 + 1);
 	ASSERT_OK(vmt_rtc_get_stats(f.rtc, &st));
 	ASSERT_UEQ(st.coalesced, 1);
 	ASSERT_UEQ(st.backlog, 1);
-	f.accept = 1;
+	f.irq.accept = 1;
 	(void)rd(&f, VMT_RTC_REG_C);
 	ASSERT_OK(vmt_rtc_get_stats(f.rtc, &st));
 	ASSERT_UEQ(st.backlog, 0);
 	check_books(&f);
 	/* A backlog dropped by a reset is lost. */
-	f.accept = 0;
-	run_to(&f, now(&f) + 3 * SEC / 1024);
+	f.irq.accept = 0;
+	dev_run_to(&f.clk, dev_now(&f.clk) + 3 * SEC / 1024);
 	ASSERT_OK(vmt_rtc_reset(f.rtc));
 	check_books(&f);
 	ASSERT_EQ(rd(&f, VMT_RTC_REG_B), VMT_RTC_B_24H);
@@ -759,23 +724,23 @@ TEST(coalesce_and_delay_lose_missed_ticks)
 	ASSERT_OK(vmt_rtc_get_stats(f.rtc, &st));
 	ASSERT_UEQ(st.lost, 9);
 	ASSERT_UEQ(st.backlog, 0);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
 	check_books(&f);
 	fx_fini(&f);
 
 	/* DELAY: the grid restarts one period after the late acknowledgement. */
 	fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_DELAY);
 	miss_ticks(&f, 10);
-	run_to(&f, now(&f) + 100000);	/* 0.1 ms later */
+	dev_run_to(&f.clk, dev_now(&f.clk) + 100000);	/* 0.1 ms later */
 	(void)rd(&f, VMT_RTC_REG_C);
 	ASSERT_OK(vmt_rtc_get_stats(f.rtc, &st));
 	ASSERT_UEQ(st.lost, 9);
-	atomic_store(&f.nirq, 0);
+	atomic_store(&f.irq.raises[0], 0);
 	/* On the 32 kHz grid: within one cycle (30.5 us) before now + period. */
-	run_to(&f, now(&f) + SEC / 1024 - 30600);
-	ASSERT_EQ(atomic_load(&f.nirq), 0);
-	run_to(&f, now(&f) + 30700);
-	ASSERT_EQ(atomic_load(&f.nirq), 1);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC / 1024 - 30600);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 0);
+	dev_run_to(&f.clk, dev_now(&f.clk) + 30700);
+	ASSERT_EQ(atomic_load(&f.irq.raises[0]), 1);
 	fx_fini(&f);
 }
 
@@ -789,14 +754,14 @@ TEST(min_period_limits_how_often_the_loop_raises)
 	fx_init(&f, date(2024, 1, 1, 0, 0, 0), VMT_TICKS_COALESCE);
 	vmt_rtc_free(f.rtc);
 	ASSERT_OK(vmt_rtc_config_init(&c));
-	c.dev.irq = fake_irq;
-	c.dev.irq_opaque = &f;
+	c.dev.irq = dev_irq_record;
+	c.dev.irq_opaque = &f.irq;
 	c.dev.min_period_ns = VMT_NS_PER_MS;
 	c.base = VMT_RTC_BASE_EPOCH;
-	ASSERT_OK(vmt_rtc_new(f.loop, &c, &f.rtc));
+	ASSERT_OK(vmt_rtc_new(f.clk.loop, &c, &f.rtc));
 	wr(&f, VMT_RTC_REG_A, 0x23);	/* 8192 Hz */
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_PIE);
-	n = run_acking(&f, now(&f) + SEC / 10, 10000);
+	n = run_acking(&f, dev_now(&f.clk) + SEC / 10, 10000);
 	ASSERT_LE(n, 101);
 	ASSERT_GE(n, 90);
 	ASSERT_OK(vmt_rtc_get_stats(f.rtc, &st));
@@ -832,34 +797,34 @@ TEST(bad_offsets_sizes_and_arguments)
 
 	ASSERT_OK(vmt_rtc_config_init(&c));
 	ASSERT_ERR(vmt_rtc_new(NULL, &c, &r), -EINVAL);
-	ASSERT_ERR(vmt_rtc_new(f.loop, NULL, &r), -EINVAL);
-	ASSERT_ERR(vmt_rtc_new(f.loop, &c, NULL), -EINVAL);
+	ASSERT_ERR(vmt_rtc_new(f.clk.loop, NULL, &r), -EINVAL);
+	ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, NULL), -EINVAL);
 	c.base = (enum vmt_rtc_base)4;
-	ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -EINVAL);
+	ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, &r), -EINVAL);
 	c.base = VMT_RTC_BASE_EPOCH;
 	c.epoch_ns = date(1899, 12, 31, 23, 59, 59);
-	ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -EINVAL);
+	ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, &r), -EINVAL);
 	c.epoch_ns = date(2200, 1, 1, 0, 0, 0);
-	ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -EINVAL);
+	ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, &r), -EINVAL);
 	c.epoch_ns = 0;
 	c.century_index = 13;
-	ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -EINVAL);
+	ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, &r), -EINVAL);
 	c.century_index = 128;
-	ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -EINVAL);
+	ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, &r), -EINVAL);
 	c.century_index = 0;
 	c.dev.ticks = (enum vmt_tick_policy)3;
-	ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -EINVAL);
+	ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, &r), -EINVAL);
 	c.dev.ticks = VMT_TICKS_COALESCE;
 	c.dev.name = "a\"b";
-	ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -EINVAL);
+	ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, &r), -EINVAL);
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = 0;
 	c.dev.name = longname;
-	ASSERT_ERR(vmt_rtc_new(f.loop, &c, &r), -ENAMETOOLONG);
+	ASSERT_ERR(vmt_rtc_new(f.clk.loop, &c, &r), -ENAMETOOLONG);
 	/* No century byte: 70-99 are 19xx. */
 	c.dev.name = "rtc2";
 	c.epoch_ns = date(1985, 1, 1, 0, 0, 0);
-	ASSERT_OK(vmt_rtc_new(f.loop, &c, &r));
+	ASSERT_OK(vmt_rtc_new(f.clk.loop, &c, &r));
 	{
 		int64_t t;
 
@@ -888,19 +853,19 @@ TEST(hostile_register_streams_do_not_crash_or_storm)
 			if (x & 0x10000)
 				ASSERT_OK(vmt_rtc_read(f.rtc, (x >> 4) & 3, 1, &v));
 		}
-		run_to(&f, now(&f) + (vmt_ns)(rand_r(&seed) % 5000000));
+		dev_run_to(&f.clk, dev_now(&f.clk) + (vmt_ns)(rand_r(&seed) % 5000000));
 		(void)rd(&f, VMT_RTC_REG_A);
 	}
 	/* A rate write in a loop with acks: bounded interrupts. */
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_PIE | VMT_RTC_B_UIE | VMT_RTC_B_AIE);
-	atomic_store(&f.nirq, 0);
+	atomic_store(&f.irq.raises[0], 0);
 	for (int i = 0; i < 10000; i++) {
 		wr(&f, VMT_RTC_REG_A, (uint8_t)(0x20 | (i % 16)));
 		(void)rd(&f, VMT_RTC_REG_C);
 	}
-	ASSERT_LE(atomic_load(&f.nirq), 10001);
-	run_to(&f, now(&f) + SEC / 100);
-	ASSERT_LE(atomic_load(&f.nirq), 10200);
+	ASSERT_LE(atomic_load(&f.irq.raises[0]), 10001);
+	dev_run_to(&f.clk, dev_now(&f.clk) + SEC / 100);
+	ASSERT_LE(atomic_load(&f.irq.raises[0]), 10200);
 	fx_fini(&f);
 }
 
@@ -926,7 +891,7 @@ TEST(inspect_and_unit)
 	ASSERT_OK(vmt_units_new(&units));
 	ASSERT_ERR(vmt_rtc_add_unit(f.rtc, units, &u), -ENOENT);
 	ASSERT_ERR(vmt_rtc_add_unit(NULL, units, &u), -EINVAL);
-	ASSERT_OK(vmt_keeper_add_unit(f.k, units, NULL));
+	ASSERT_OK(vmt_keeper_add_unit(f.clk.k, units, NULL));
 	ASSERT_OK(vmt_rtc_add_unit(f.rtc, units, &u));
 	ASSERT_STREQ(vmt_unit_name(u), "rtc");
 	ASSERT_ERR(vmt_rtc_add_unit(f.rtc, units, NULL), -EEXIST);
@@ -936,7 +901,7 @@ TEST(inspect_and_unit)
 		const void *p;
 		size_t n;
 
-		ASSERT_OK(vmt_keeper_stop(f.k));
+		ASSERT_OK(vmt_keeper_stop(f.clk.k));
 		wr(&f, 51, 0x42);
 		ASSERT_OK(vmt_snap_writer_new(&sw));
 		ASSERT_OK(vmt_units_save(units, sw, NULL));
@@ -1022,7 +987,7 @@ TEST(threaded_register_access)
 		ASSERT_EQ(pthread_create(&th[i], NULL, race, &rc[i]), 0);
 	}
 	for (int i = 0; i < 2000; i++) {
-		run_to(&f, now(&f) + 50000);
+		dev_run_to(&f.clk, dev_now(&f.clk) + 50000);
 		(void)rd(&f, VMT_RTC_REG_C);
 	}
 	atomic_store(&stop, 1);
@@ -1043,11 +1008,11 @@ TEST(reinject_without_an_irq_callback_does_not_double_polled_ticks)
 	ASSERT_OK(vmt_rtc_config_init(&c));
 	c.dev.ticks = VMT_TICKS_REINJECT;	/* no irq: a guest that polls C */
 	c.base = VMT_RTC_BASE_EPOCH;
-	ASSERT_OK(vmt_rtc_new(f.loop, &c, &f.rtc));
+	ASSERT_OK(vmt_rtc_new(f.clk.loop, &c, &f.rtc));
 	wr(&f, VMT_RTC_REG_B, VMT_RTC_B_24H | VMT_RTC_B_PIE);
-	end = now(&f) + SEC / 8;
-	while (now(&f) < end) {
-		run_to(&f, now(&f) + SEC / 4096);
+	end = dev_now(&f.clk) + SEC / 8;
+	while (dev_now(&f.clk) < end) {
+		dev_run_to(&f.clk, dev_now(&f.clk) + SEC / 4096);
 		pf += !!(rd(&f, VMT_RTC_REG_C) & VMT_RTC_C_PF);
 	}
 	ASSERT_EQ(pf, 128);	/* 1024 Hz for 1/8 s */
