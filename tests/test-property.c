@@ -492,7 +492,6 @@ struct mono_reader {
 	pthread_t th;
 	const vmt_source *src;
 	atomic_bool *quit;
-	int64_t resets; /* reset_count when the run started: resets excuse a step back */
 	uint64_t reads, backward;
 	vmt_ns last;
 };
@@ -501,16 +500,22 @@ static void *mono_reader_main(void *arg)
 {
 	struct mono_reader *r = arg;
 	vmt_ns prev = 0;
+	int64_t prev_epoch = -1; /* reset_count around prev, -1 if it moved */
 
 	while (!atomic_load_explicit(r->quit, memory_order_relaxed)) {
 		int64_t c0 = vmt_source_reset_count(r->src);
 		vmt_ns v = vmt_now(r->src, VMT_CLOCK_VM);
+		int64_t c1 = vmt_source_reset_count(r->src);
 
-		if (v < prev && vmt_source_reset_count(r->src) == c0 && c0 == r->resets)
+		/*
+		 * Only a reset excuses a step back, and only two reads that each
+		 * saw one reset_count before and after can be compared: a read
+		 * with a reset landing around it may be from either side.
+		 */
+		if (c0 == c1 && c0 == prev_epoch && v < prev)
 			r->backward++;
-		if (vmt_source_reset_count(r->src) != r->resets)
-			r->resets = vmt_source_reset_count(r->src);
 		prev = v;
+		prev_epoch = c0 == c1 ? c0 : -1;
 		r->reads++;
 		if ((r->reads & 255) == 0)
 			sched_yield();
